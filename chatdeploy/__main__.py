@@ -1,0 +1,3 @@
+from chatdeploy.cli import main
+
+main()
