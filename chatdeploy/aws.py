@@ -140,7 +140,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
-        return ceiling * (0.5 + self.rng.random() / 2)
+        return float(ceiling * (0.5 + self.rng.random() / 2))
 
     def call(self, operation: Callable[..., T], name: str, **kwargs: Any) -> T:
         started = time.monotonic()
@@ -311,10 +311,13 @@ def explain(error: BaseException) -> ChatdeployError | None:
     """Turn a botocore error the user must act on into one clear line; None if not ours."""
     if isinstance(error, ChatdeployError):
         return error
-    if isinstance(error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+    if isinstance(
+        error, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
         return AwsError(
             "no AWS credentials found",
-            hint="set AWS_PROFILE, run `aws configure` or `aws sso login`, or export AWS_ACCESS_KEY_ID",
+            hint="set AWS_PROFILE, run `aws configure` or `aws sso login`, "
+            "or export AWS_ACCESS_KEY_ID",
         )
     if isinstance(error, botocore.exceptions.TokenRetrievalError | botocore.exceptions.SSOError):
         return AwsError("your AWS SSO session has expired", hint="run `aws sso login`")

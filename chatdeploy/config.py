@@ -37,8 +37,28 @@ class FunctionsConfig(_Section):
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
     timeout_s: Annotated[int, Field(ge=1, le=900)] = 10
     log_retention_days: Literal[
-        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-        2557, 2922, 3288, 3653,
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
     ] = 14
     overrides: dict[str, FunctionSettings] = Field(
         default_factory=lambda: {"send_message": FunctionSettings(memory_mb=512, timeout_s=30)}
@@ -133,7 +153,9 @@ def _first_problem(error: ValidationError) -> str:
     message = problem["msg"]
     if problem["type"] == "extra_forbidden":
         message = "unknown setting"
-    return f"{path}: {message}" + (f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else "")
+    return f"{path}: {message}" + (
+        f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    )
 
 
 def _hint(error: ValidationError) -> str:

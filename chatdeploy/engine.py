@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 MAX_PARALLEL = 12
 
 
-class Unknown(Exception):  # noqa: N818 - a value, not a failure
+class Unknown(Exception):
     """A value that only exists once another resource has been created (seen while planning)."""
 
     def __init__(self, key: str) -> None:
@@ -48,6 +48,9 @@ class Found:
 
     record: dict[str, Any]
     data: Any = None
+    # False when it lacks the stack tag: made by hand (say, by following the guide). `up` adopts
+    # and tags it; `destroy` without a state record leaves it alone.
+    owned: bool = True
 
 
 @dataclass
@@ -87,6 +90,10 @@ class Stage(ABC):
 
     def outputs(self, ctx: DeployContext) -> dict[str, Any]:
         return {}
+
+    def warnings(self, ctx: DeployContext) -> list[str]:
+        """What the user should know before this stage is deployed as configured."""
+        return []
 
     def orphan(self, ctx: DeployContext, key: str) -> Resource | None:
         """A resource to delete for a recorded key this stage no longer wants (e.g. a removed
@@ -173,6 +180,13 @@ class Engine:
             merged.update(stage.outputs(self.ctx))
         return merged
 
+    def orphans(self) -> list[str]:
+        """What `up` would delete because the config or handlers/ no longer has it."""
+        return [resource.label for _, resource in self._orphans()]
+
+    def warnings(self) -> list[str]:
+        return [warning for stage in self.stages for warning in stage.warnings(self.ctx)]
+
     def resource_keys(self) -> list[str]:
         return list(self._nodes)
 
@@ -205,8 +219,12 @@ class Engine:
             if found is None:
                 raise ChatdeployError(f"{resource.label} was created but cannot be found")
             action = Action.CREATED
+        elif ctx.state.get(resource.key):
+            action = Action.UNCHANGED
         else:
-            action = Action.UNCHANGED if ctx.state.get(resource.key) else Action.ADOPTED
+            action = Action.ADOPTED
+            if not found.owned:
+                ctx.warn(f"adopting {resource.label}, which chatdeploy did not create")
         ctx.record(resource.key, **found.record)
         details = []
         for change in resource.changes(ctx, found):
@@ -226,6 +244,8 @@ class Engine:
         if resource.keep_on_destroy(ctx):
             ctx.state.forget(resource.key)
             return self._outcome(node, Action.KEPT)
+        if not found.owned and ctx.state.get(resource.key) is None:
+            return self._outcome(node, Action.KEPT, ["not made by chatdeploy: no stack tag"])
         ctx.reporter.update(resource.key, "deleting")
         resource.delete(ctx, found)
         ctx.state.forget(resource.key)
@@ -309,7 +329,9 @@ class Engine:
 
     @staticmethod
     def _outcome(node: _Node, action: Action, details: list[str] | None = None) -> Outcome:
-        return Outcome(node.stage.name, node.resource.key, node.resource.label, action, details or [])
+        return Outcome(
+            node.stage.name, node.resource.key, node.resource.label, action, details or []
+        )
 
 
 def _schedule(

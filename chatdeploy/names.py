@@ -1,4 +1,5 @@
-"""Every name the stack gives AWS, derived from the stack name alone, so a lost state is found again.
+"""Every name the stack gives AWS, derived from the stack name alone, so that a resource
+is found again when the state file is lost.
 
 The default stack `chat` reproduces the guide's names (ChatConnections, ChatMessages, ...).
 """

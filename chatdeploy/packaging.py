@@ -80,7 +80,8 @@ def discover(handlers_dir: Path) -> list[FunctionSource]:
         bundle = constants.get("BUNDLE", ())
         if not isinstance(bundle, tuple) or not all(isinstance(b, str) for b in bundle):
             raise ConfigError(f"{module}: BUNDLE must be a tuple of package names")
-        functions.append(FunctionSource(name, module, route_key if name != AUTHORIZER else None, bundle))
+        route = route_key if isinstance(route_key, str) and name != AUTHORIZER else None
+        functions.append(FunctionSource(name, module, route, bundle))
     routes = [f.route_key for f in functions if f.route_key]
     duplicates = sorted({route for route in routes if routes.count(route) > 1})
     if duplicates:

@@ -8,6 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+import moto_shims
+
+moto_shims.install()
+
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
