@@ -158,6 +158,25 @@ class RetryPolicy:
                 attempt += 1
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# An emulator on this machine accepts any credentials; fixed ones mean `chatdeploy local` and
+# the commands run against it need no AWS account at all.
+_EMULATOR_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def is_loopback(endpoint_url: str | None) -> bool:
+    if not endpoint_url:
+        return False
+    host = endpoint_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in LOOPBACK_HOSTS or endpoint_url.split("://", 1)[-1].startswith("[::1]")
+
+
+def _session(region: str, profile: str | None, endpoint_url: str | None) -> boto3.Session:
+    if is_loopback(endpoint_url) and profile is None:
+        return boto3.Session(region_name=region, **_EMULATOR_CREDENTIALS)
+    return boto3.Session(profile_name=profile, region_name=region)
+
+
 def partition_of(region: str) -> str:
     if region.startswith("cn-"):
         return "aws-cn"
@@ -199,7 +218,7 @@ class AwsContext:
         self._lock = threading.Lock()
         self._account: str | None = None
         try:
-            self._session = boto3.Session(profile_name=profile, region_name=region)
+            self._session = _session(region, profile, endpoint_url)
         except botocore.exceptions.ProfileNotFound:
             raise UsageError(
                 f"AWS profile '{profile}' not found",
