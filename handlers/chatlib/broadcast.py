@@ -1,0 +1,80 @@
+"""Sending one frame to many connections at once through the @connections API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatlib import aws, store
+from chatlib.frames import encode
+
+# One pool per container, reused by every invocation; its threads start on first use.
+_pool = ThreadPoolExecutor(max_workers=aws.FANOUT_WORKERS, thread_name_prefix="fanout")
+
+_SENT, _GONE = "sent", "gone"
+
+
+@dataclass
+class Delivery:
+    """What happened to one fan-out: counts for the log, failures by AWS error code."""
+
+    sent: int = 0
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, int] = field(default_factory=dict)
+
+    def log_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {"sent": self.sent, "gone": len(self.gone)}
+        if self.failed:
+            fields["failed"] = self.failed
+        return fields
+
+
+def deliver(
+    endpoint: str,
+    frame: Mapping[str, Any],
+    connection_ids: Iterable[str],
+    *,
+    keep: str | None = None,
+) -> Delivery:
+    """Posts the frame to each connection once, in parallel. Connections that are gone lose
+    their row, except `keep` (the sender: its own $disconnect is already on the way)."""
+    recipients = list(dict.fromkeys(connection_ids))
+    data = encode(frame)
+    client = aws.management(endpoint)  # created here, not racily in the workers
+    if len(recipients) == 1:
+        results = [_post(client, data, recipients[0])]
+    else:
+        results = list(_pool.map(lambda cid: _post(client, data, cid), recipients))
+    delivery = _tally(recipients, results, keep)
+    store.forget_connections(delivery.gone)
+    return delivery
+
+
+def send(endpoint: str, frame: Mapping[str, Any], connection_id: str) -> str:
+    """Posts one frame to one connection; returns "sent", "gone" or the AWS error code."""
+    return _post(aws.management(endpoint), encode(frame), connection_id)
+
+
+def _post(client: aws.ManagementApi, data: bytes, connection_id: str) -> str:
+    try:
+        client.post_to_connection(ConnectionId=connection_id, Data=data)
+    except Exception as error:
+        if aws.is_gone(error):
+            return _GONE
+        return aws.error_code(error) or type(error).__name__
+    return _SENT
+
+
+def _tally(recipients: list[str], results: list[str], keep: str | None) -> Delivery:
+    delivery = Delivery()
+    for connection_id, result in zip(recipients, results, strict=True):
+        if result == _SENT:
+            delivery.sent += 1
+        elif result == _GONE:
+            if connection_id != keep:
+                delivery.gone.append(connection_id)
+        else:
+            delivery.failed[result] = delivery.failed.get(result, 0) + 1
+    return delivery
