@@ -84,13 +84,12 @@ class DeployContext:
             self.state.update(key, **values)
 
     def require(self, key: str, field_name: str) -> Any:
-        """A value another resource recorded. While planning, a missing one is `Unknown`."""
+        """A value another resource recorded; `Unknown` when that resource does not exist (yet):
+        a plan shows it as to be created, a destroy as already gone with its parent."""
         record = self.state.get(key) or {}
-        if field_name in record:
-            return record[field_name]
-        if self.plan_mode:
+        if field_name not in record:
             raise Unknown(key)
-        raise RuntimeError(f"{key}.{field_name} is needed but was not recorded")
+        return record[field_name]
 
     def progress(self, key: str, detail: str) -> None:
         self.reporter.update(key, "waiting", detail)

@@ -237,7 +237,10 @@ class Engine:
 
     def _remove_one(self, node: _Node) -> Outcome:
         resource, ctx = node.resource, self.ctx
-        found = resource.find(ctx)
+        try:
+            found = resource.find(ctx)
+        except Unknown:
+            found = None  # what it belongs to is gone, and took it along
         if found is None:
             ctx.state.forget(resource.key)
             return self._outcome(node, Action.ABSENT)

@@ -93,7 +93,8 @@ class Workspace:
     def functions(self) -> list[FunctionSource]:
         functions = discover(self.options.handlers or _handlers_override() or handlers_dir())
         known = {f.name for f in functions}
-        for name in self.config.functions.overrides:
+        explicit = "overrides" in self.config.functions.model_fields_set
+        for name in self.config.functions.overrides if explicit else ():
             if name not in known:
                 raise ConfigError(
                     f"functions.overrides.{name}: no such handler",

@@ -22,12 +22,13 @@ def open_workspace(
     handlers: Path = FIXTURE_HANDLERS,
     hooks: Iterable[ClientHook] = (),
     endpoint_url: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Workspace:
     options = Options(
         state_dir=state_dir,
         handlers=handlers,
         client_hooks=tuple(hooks),
-        retry=NO_WAIT_RETRY,
+        retry=retry or NO_WAIT_RETRY,
         endpoint_url=endpoint_url,
     )
     return Workspace(options, config=config or Config())

@@ -1,0 +1,204 @@
+"""Crash safety, adoption after a lost state file, the lock, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chatdeploy.engine import Action
+from chatdeploy.errors import LockedError, StateError
+from chatdeploy.state import stack_lock
+
+from support import actions, destroy, open_workspace, up
+
+
+class SimulatedCrash(Exception):
+    """Raised in place of the k-th AWS call, as if the process died there."""
+
+
+class CrashAfter:
+    """A client hook that lets `limit` AWS calls through and fails every later one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, client: Any) -> None:
+        client.meta.events.register("before-call", self._count)
+
+    def _count(self, **_: Any) -> None:
+        with self._lock:
+            self.count += 1
+            if self.count > self.limit:
+                raise SimulatedCrash(f"crash after call {self.limit}")
+
+
+def inventory() -> dict[str, Any]:
+    """What exists in the (mocked) account, in a form two runs can be compared by."""
+    apigw = boto3.client("apigatewayv2")
+    apis = apigw.get_apis()["Items"]
+    lambda_ = boto3.client("lambda")
+    functions = {
+        f["FunctionName"]: (f["CodeSha256"], f["MemorySize"], f["Role"])
+        for f in lambda_.list_functions()["Functions"]
+    }
+    iam = boto3.client("iam")
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    return {
+        "tables": sorted(boto3.client("dynamodb").list_tables()["TableNames"]),
+        "functions": functions,
+        "permissions": {
+            name: len(json.loads(lambda_.get_policy(FunctionName=name)["Policy"])["Statement"])
+            for name in functions
+        },
+        "log_groups": sorted(
+            g["logGroupName"] for g in boto3.client("logs").describe_log_groups()["logGroups"]
+        ),
+        "apis": [
+            (
+                api["Name"],
+                sorted(r["RouteKey"] for r in apigw.get_routes(ApiId=api["ApiId"])["Items"]),
+                len(apigw.get_integrations(ApiId=api["ApiId"])["Items"]),
+                [s["StageName"] for s in apigw.get_stages(ApiId=api["ApiId"])["Items"]],
+            )
+            for api in apis
+        ],
+        "roles": {
+            role: sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) for role in roles
+        },
+        "user_pools": [
+            p["Name"]
+            for p in boto3.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
+        ],
+        "identity_pools": [
+            p["IdentityPoolName"]
+            for p in boto3.client("cognito-identity").list_identity_pools(MaxResults=60)[
+                "IdentityPools"
+            ]
+        ],
+    }
+
+
+def clean_run_inventory(tmp_path: Path) -> tuple[dict[str, Any], int]:
+    with mock_aws():
+        report, ctx = up(open_workspace(tmp_path / "clean"))
+        assert report.ok
+        return inventory(), len(ctx.aws.calls.calls)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
+    return clean_run_inventory(tmp_path_factory.mktemp("clean"))
+
+
+def crash_points(total: int) -> list[int]:
+    """Every call of a fresh up; CHATDEPLOY_CRASH_STRIDE=n samples every n-th for a quick run."""
+    stride = int(os.environ.get("CHATDEPLOY_CRASH_STRIDE", "1"))
+    return list(range(0, total, stride))
+
+
+@pytest.mark.slow
+def test_a_crash_after_any_call_converges_to_a_clean_run(
+    tmp_path: Path, clean: tuple[dict[str, Any], int]
+) -> None:
+    expected, total = clean
+    for limit in crash_points(total):
+        with mock_aws():
+            state_dir = tmp_path / f"crash-{limit}"
+            crash = CrashAfter(limit)
+            with pytest.raises(SimulatedCrash):
+                up(open_workspace(state_dir, hooks=[crash]))
+            report, _ = up(open_workspace(state_dir))
+            assert report.ok, (limit, report.failures)
+            assert inventory() == expected, f"crash after call {limit}"
+            assert destroy(open_workspace(state_dir)).ok
+            assert boto3.client("lambda").list_functions()["Functions"] == []
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def test_lost_state_is_adopted_without_copies(aws: None, tmp_path: Path) -> None:
+    up(open_workspace(tmp_path))
+    before = inventory()
+    (tmp_path / "chat.json").unlink()
+    report, ctx = up(open_workspace(tmp_path))
+    assert report.ok
+    assert set(actions(report).values()) == {Action.ADOPTED}
+    assert ctx.aws.calls.names(mutating_only=True) == []
+    assert inventory() == before
+    assert len(json.loads((tmp_path / "chat.json").read_text())["resources"]) == len(
+        report.outcomes
+    )
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_lock(tmp_path: Path) -> None:
+    with (
+        stack_lock(tmp_path, "chat", "up"),
+        pytest.raises(LockedError) as refused,
+        stack_lock(tmp_path, "chat", "up"),
+    ):
+        pass
+    assert f"pid {os.getpid()}" in refused.value.message
+    assert "`chatdeploy up`" in refused.value.message
+
+
+def test_a_lock_left_by_a_killed_run_is_detected_and_taken_over(tmp_path: Path) -> None:
+    lock_file = tmp_path / "chat.lock"
+    lock_file.write_text(
+        json.dumps({"pid": 999999, "host": "h", "command": "up", "started": "2026-01-01"})
+    )
+    with stack_lock(tmp_path, "chat", "destroy") as stale:
+        assert stale is not None and stale.pid == 999999
+    with stack_lock(tmp_path, "chat", "up") as stale:
+        assert stale is None
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        ('{"schema_version": 1, "stack": "chat", "resou', "not valid JSON"),
+        ('{"schema_version": 1, "stack": "other", "resources": {}}', "belongs to stack 'other'"),
+        ('{"schema_version": 7, "stack": "chat", "resources": {}}', "schema version 7"),
+        ("[1, 2]", "not a chatdeploy state file"),
+    ],
+)
+def test_a_bad_state_file_is_refused_and_left_alone(
+    tmp_path: Path, content: str, complaint: str
+) -> None:
+    state_file = tmp_path / "chat.json"
+    state_file.write_text(content)
+    with pytest.raises(StateError) as refused:
+        open_workspace(tmp_path)
+    assert complaint in refused.value.message
+    assert refused.value.exit_code == 2
+    assert state_file.read_text() == content
+
+
+def test_state_file_is_private_and_holds_no_secrets(aws: None, tmp_path: Path) -> None:
+    up(open_workspace(tmp_path))
+    state_file = tmp_path / "chat.json"
+    assert state_file.stat().st_mode & 0o777 == 0o600
+    text = state_file.read_text().lower()
+    assert "password" not in text and "secret" not in text
+
+
+def test_state_on_another_account_is_refused(aws: None, tmp_path: Path) -> None:
+    up(open_workspace(tmp_path))
+    data = json.loads((tmp_path / "chat.json").read_text())
+    data["account"] = "999999999999"
+    (tmp_path / "chat.json").write_text(json.dumps(data))
+    with pytest.raises(StateError, match="belongs to AWS account 999999999999"):
+        open_workspace(tmp_path).context()
