@@ -198,6 +198,7 @@ export class ChatController {
           this.#history.loading = this.#history.pending.length > 0;
           this.#view.setHistory(this.#history);
         }
+        if (frame.action === 'sendMessage') this.#composer.restoreLastSent();
         this.#view.showNotice((ERROR_TEXT[frame.code] || ((f) => `The server said: ${f.message || f.code}`))(frame));
         return;
       default:

@@ -15,6 +15,7 @@ export class Composer {
   #onTyping;
   #onBlocked;
   #connected = false;
+  #lastSent = '';
 
   /**
    * @param {{maxBytes: number, onSend: (text: string) => boolean, onTyping: () => void,
@@ -88,8 +89,17 @@ export class Composer {
       return;
     }
     if (this.#onSend(text)) {
+      this.#lastSent = text;
       this.input.value = '';
       this.#update();
     }
+  }
+
+  /** Puts the last sent text back (the server refused it), unless the user typed since. */
+  restoreLastSent() {
+    if (!this.#lastSent || this.input.value) return;
+    this.input.value = this.#lastSent;
+    this.#lastSent = '';
+    this.#update();
   }
 }

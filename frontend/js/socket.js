@@ -8,6 +8,7 @@
 const SUBPROTOCOL = 'chatdeploy';
 const CONNECT_TIMEOUT_MS = 15_000;
 const STABLE_AFTER_MS = 5_000; // a connection that lasted this long resets the backoff
+const FORCE_REFRESH_EVERY_MS = 60_000;
 
 /** Delay before reconnect attempt `attempt` (1, 2, …): "equal jitter" around 2^n growth. */
 export function backoffDelay(attempt, { baseMs = 500, capMs = 30_000, random = Math.random } = {}) {
@@ -27,6 +28,7 @@ export class ChatSocket extends EventTarget {
   #stableTimer = null;
   #connectTimer = null;
   #forceFreshToken = false;
+  #lastForcedAt = -Infinity;
 
   /** @param {{url: string, getToken: (opts: {force: boolean}) => Promise<string>}} options */
   constructor({ url, getToken }) {
@@ -99,7 +101,12 @@ export class ChatSocket extends EventTarget {
     this.#setState(this.#attempt === 0 ? 'connecting' : 'reconnecting');
     let token;
     try {
-      token = await this.#getToken({ force: this.#forceFreshToken });
+      const force = this.#forceFreshToken;
+      token = await this.#getToken({ force });
+      if (force) {
+        this.#forceFreshToken = false;
+        this.#lastForcedAt = Date.now();
+      }
     } catch (error) {
       if (error && error.isAuthFailure) {
         this.stop(); // the session has ended; the app shows the sign-in form
@@ -131,7 +138,6 @@ export class ChatSocket extends EventTarget {
       if (this.#ws !== ws) return;
       opened = true;
       clearTimeout(this.#connectTimer);
-      this.#forceFreshToken = false;
       this.#stableTimer = setTimeout(() => {
         this.#attempt = 0;
       }, STABLE_AFTER_MS);
@@ -154,8 +160,9 @@ export class ChatSocket extends EventTarget {
       if (this.#ws !== ws) return;
       this.#ws = null;
       // A refused handshake looks the same as a network failure from here (the browser hides
-      // the status). It may have been an expired token: fetch a fresh one for the next try.
-      if (!opened) this.#forceFreshToken = true;
+      // the status). It may have been a token the server no longer accepts: fetch a fresh one
+      // for the next try, at most once a minute so an outage does not hammer Cognito.
+      if (!opened && Date.now() - this.#lastForcedAt > FORCE_REFRESH_EVERY_MS) this.#forceFreshToken = true;
       if (this.#wanted) this.#scheduleReconnect();
       else this.#setState('closed');
     });
