@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
@@ -35,7 +37,7 @@ def expect_connected(page: Page) -> None:
     expect(state).to_have_text("Connected")
 
 
-def message_box(page: Page):  # noqa: ANN201 - a Playwright Locator
+def message_box(page: Page):
     return page.get_by_role("textbox", name="Message")
 
 
@@ -45,9 +47,18 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
-def messages(page: Page):  # noqa: ANN201
+def messages(page: Page):
     return page.locator("#message-list > li.msg")
 
 
-def message_with_text(page: Page, text: str):  # noqa: ANN201
+def message_with_text(page: Page, text: str):
     return messages(page).filter(has=page.locator(".msg-text", has_text=text))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Polls a condition on the test side (the backend's records); fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)

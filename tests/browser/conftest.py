@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("playwright", reason="the test extra is not installed (pip install -e '.[test]')")
+pytest.importorskip(
+    "playwright", reason="the test extra is not installed (pip install -e '.[test]')"
+)
 
-from browser_helpers import PASSWORD, unique_email  # noqa: E402
-from fake_backend import FakeBackend  # noqa: E402
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
+from browser_helpers import PASSWORD, unique_email
+from fake_backend import FakeBackend
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -79,7 +81,9 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Calla
         contexts.append(context)
         page = context.new_page()
         page._chat_log = []  # console errors and page errors, saved on failure
-        page.on("console", lambda msg, p=page: p._chat_log.append(f"console.{msg.type}: {msg.text}"))
+        page.on(
+            "console", lambda msg, p=page: p._chat_log.append(f"console.{msg.type}: {msg.text}")
+        )
         page.on("pageerror", lambda exc, p=page: p._chat_log.append(f"pageerror: {exc}"))
         pages.append(page)
         return page
@@ -89,8 +93,12 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Calla
         context.close()
     # Uncaught errors and CSP / Trusted Types violations fail the test that caused them.
     problems = [
-        line for page in pages for line in page._chat_log
-        if line.startswith("pageerror") or "Content Security Policy" in line or "TrustedHTML" in line
+        line
+        for page in pages
+        for line in page._chat_log
+        if line.startswith("pageerror")
+        or "Content Security Policy" in line
+        or "TrustedHTML" in line
     ]
     assert not problems, "browser reported:\n" + "\n".join(problems)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import http.server
 import json
@@ -103,12 +104,13 @@ class ChatHub:
 
     # -- fan-out --------------------------------------------------------------------------
     async def _send(self, client: Client, frame: dict[str, Any]) -> None:
-        try:
+        # A closed connection is like a GoneException: its disconnect path removes it.
+        with contextlib.suppress(ConnectionClosed):
             await client.ws.send(json.dumps(frame))
-        except ConnectionClosed:
-            pass  # like a GoneException: the disconnect path removes it
 
-    async def _to_room(self, room: str, frame: dict[str, Any], *, skip: Client | None = None) -> None:
+    async def _to_room(
+        self, room: str, frame: dict[str, Any], *, skip: Client | None = None
+    ) -> None:
         targets = [c for c in self.clients if c.room == room and c is not skip]
         await asyncio.gather(*(self._send(c, frame) for c in targets))
 
@@ -162,8 +164,12 @@ class ChatHub:
     async def _error(self, client: Client, code: str, message: str, action: Any) -> None:
         await self._send(
             client,
-            {"type": "error", "code": code, "message": message,
-             "action": action if isinstance(action, str) else None},
+            {
+                "type": "error",
+                "code": code,
+                "message": message,
+                "action": action if isinstance(action, str) else None,
+            },
         )
 
     async def _send_message(self, client: Client, room: str, frame: dict[str, Any]) -> None:
@@ -180,8 +186,10 @@ class ChatHub:
         size = len(text.encode("utf-8"))
         if size > self.max_message_bytes:
             await self._error(
-                client, "too_long",
-                f"message is {size} bytes; the limit is {self.max_message_bytes}", "sendMessage",
+                client,
+                "too_long",
+                f"message is {size} bytes; the limit is {self.max_message_bytes}",
+                "sendMessage",
             )
             return
         # Strictly increasing timestamps keep `before` paging exact in this fake.
@@ -212,7 +220,9 @@ class ChatHub:
         if before is not None and (isinstance(before, bool) or not isinstance(before, int | float)):
             await self._error(client, "bad_field", "before must be a number", "getHistory")
             return
-        older = [m for m in self.messages.get(room, []) if before is None or m["timestamp"] < before]
+        older = [
+            m for m in self.messages.get(room, []) if before is None or m["timestamp"] < before
+        ]
         older.sort(key=lambda m: m["timestamp"], reverse=True)
         page = older[:limit]
         await self._send(
@@ -223,8 +233,12 @@ class ChatHub:
     async def _typing(self, client: Client, room: str, frame: dict[str, Any]) -> None:
         await self._to_room(
             room,
-            {"type": "typing", "roomId": room, "userId": client.user_id,
-             "displayName": client.display_name},
+            {
+                "type": "typing",
+                "roomId": room,
+                "userId": client.user_id,
+                "displayName": client.display_name,
+            },
             skip=client,
         )
 
@@ -239,7 +253,7 @@ class _StaticHandler(http.server.SimpleHTTPRequestHandler):
     """Serves frontend/ and a config.json that exists only in memory."""
 
     config_body: bytes = b"{}"
-    extensions_map = {  # noqa: RUF012 - class attribute of the stdlib handler
+    extensions_map = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".js": "text/javascript",
         ".mjs": "text/javascript",
@@ -263,7 +277,7 @@ class _StaticHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -344,7 +358,8 @@ class FakeBackend:
             "maxMessageBytes": self.max_message_bytes,
         }
         handler = type(
-            "ConfiguredStaticHandler", (_StaticHandler,),
+            "ConfiguredStaticHandler",
+            (_StaticHandler,),
             {"config_body": json.dumps(config).encode("utf-8")},
         )
         self._http = http.server.ThreadingHTTPServer(
@@ -431,7 +446,9 @@ class FakeBackend:
         return None
 
     @staticmethod
-    def _select_subprotocol(connection: ServerConnection, subprotocols: Iterable[str]) -> str | None:
+    def _select_subprotocol(
+        connection: ServerConnection, subprotocols: Iterable[str]
+    ) -> str | None:
         offered = list(subprotocols)
         if SUBPROTOCOL in offered:
             return SUBPROTOCOL
@@ -498,7 +515,9 @@ class FakeBackend:
         future = asyncio.run_coroutine_threadsafe(self.hub.close_all(code), self._loop)
         return future.result(timeout=10)
 
-    def seed_messages(self, room: str, texts: list[str], *, user_id: str, display_name: str) -> None:
+    def seed_messages(
+        self, room: str, texts: list[str], *, user_id: str, display_name: str
+    ) -> None:
         """Stores messages as if they had been sent earlier (for history paging tests)."""
         assert self._loop is not None and self.hub is not None
         hub = self.hub
@@ -507,10 +526,16 @@ class FakeBackend:
             start = int(time.time() * 1000) - 60_000 * len(texts)
             stored = hub.messages.setdefault(room, [])
             for index, text in enumerate(texts):
-                stored.append({
-                    "messageId": str(uuid.uuid4()), "roomId": room, "userId": user_id,
-                    "displayName": display_name, "message": text, "timestamp": start + index * 60_000,
-                })
+                stored.append(
+                    {
+                        "messageId": str(uuid.uuid4()),
+                        "roomId": room,
+                        "userId": user_id,
+                        "displayName": display_name,
+                        "message": text,
+                        "timestamp": start + index * 60_000,
+                    }
+                )
 
         asyncio.run_coroutine_threadsafe(_seed(), self._loop).result(timeout=10)
 

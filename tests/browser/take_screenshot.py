@@ -35,7 +35,9 @@ def main(output: Path) -> None:
         for user in users.values():
             backend.create_user(user["email"], user["password"], user["name"])
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             pages = {}
             for key, size in (("ana", (1080, 640)), ("ben", (1080, 640)), ("chen", (800, 600))):
                 context = browser.new_context(

@@ -15,6 +15,7 @@ from browser_helpers import (
     sign_in,
     unique_email,
     unique_room,
+    wait_until,
 )
 from fake_backend import FakeBackend
 from playwright.sync_api import Page, expect
@@ -97,7 +98,9 @@ def test_markup_in_messages_and_names_stays_text(
         seen = message_with_text(page, "onerror")
         expect(seen.locator(".msg-text")).to_have_text(payload)
         expect(seen.locator(".msg-author")).to_have_text("<b>Mallory</b>")
-        expect(page.locator("#message-list img, #message-list b, #presence-list b")).to_have_count(0)
+        expect(page.locator("#message-list img, #message-list b, #presence-list b")).to_have_count(
+            0
+        )
         assert page.evaluate("typeof window.__x") == "undefined"
 
 
@@ -153,6 +156,7 @@ def test_reconnects_after_the_server_drops_the_connection(
     send(p1, "before the drop")
     expect(message_with_text(p2, "before the drop")).to_be_visible()
     handshakes_before = len(backend.handshakes)
+    tokens_before = {h.offered_subprotocols[-1] for h in backend.handshakes if h.status == 101}
 
     # Drop every connection and refuse new ones for a moment, so the state is observable.
     backend.refuse_connections = True
@@ -162,7 +166,16 @@ def test_reconnects_after_the_server_drops_the_connection(
             state = page.locator("#conn-state")
             expect(state).to_have_attribute("data-state", "reconnecting")
             expect(state).to_have_text("Reconnecting…")
-            expect(page.get_by_role("button", name="Send")).to_have_attribute("aria-disabled", "true")
+            expect(page.get_by_role("button", name="Send")).to_have_attribute(
+                "aria-disabled", "true"
+            )
+        # Let each page have a retry refused before letting them back in.
+        wait_until(
+            lambda: (
+                len({h.user_id for h in backend.handshakes[handshakes_before:] if h.status == 503})
+                == 2
+            )
+        )
     finally:
         backend.refuse_connections = False
 
@@ -178,6 +191,8 @@ def test_reconnects_after_the_server_drops_the_connection(
         assert "token" not in handshake.path
         assert handshake.offered_subprotocols[0] == "chatdeploy"
         assert len(handshake.offered_subprotocols) == 2
+        # Refused attempts make the page fetch a fresh ID token before it tries again.
+        assert handshake.offered_subprotocols[1] not in tokens_before
 
     send(p1, "after the drop")
     expect(message_with_text(p2, "after the drop").locator(".msg-author")).to_have_text("Rita")
@@ -275,7 +290,9 @@ def test_older_history_loads_when_scrolling_up(
 ) -> None:
     room = unique_room("paging")
     user = make_user("Paige")
-    backend.seed_messages(room, [f"message {i:03d}" for i in range(1, 131)], user_id="seed", display_name="Seeder")
+    backend.seed_messages(
+        room, [f"message {i:03d}" for i in range(1, 131)], user_id="seed", display_name="Seeder"
+    )
     page = new_page()
     sign_in(page, app_url, user, room)
     expect(messages(page)).to_have_count(50)
@@ -347,10 +364,11 @@ def test_tokens_are_refreshed_before_they_expire(
     page.clock.install()
     sign_in(page, app_url, user, unique_room("refresh"))
 
-    def is_refresh(request) -> bool:  # noqa: ANN001
+    def is_refresh(request) -> bool:
         return (
             request.method == "POST"
-            and request.headers.get("x-amz-target") == "AWSCognitoIdentityProviderService.InitiateAuth"
+            and request.headers.get("x-amz-target")
+            == "AWSCognitoIdentityProviderService.InitiateAuth"
             and "REFRESH_TOKEN_AUTH" in (request.post_data or "")
         )
 
