@@ -180,6 +180,10 @@ class Engine:
             merged.update(stage.outputs(self.ctx))
         return merged
 
+    def dependencies(self) -> dict[str, set[str]]:
+        """Each resource key and the keys it waits for."""
+        return {key: set(node.needs) for key, node in self._nodes.items()}
+
     def orphans(self) -> list[str]:
         """What `up` would delete because the config or handlers/ no longer has it."""
         return [resource.label for _, resource in self._orphans()]
