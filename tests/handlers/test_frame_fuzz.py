@@ -66,12 +66,22 @@ def frames(action: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional=optional)
 
 
+def plausible_frames(action: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Frames a real client might send: valid ones and near misses, so both are well explored."""
+    required = {
+        "action": st.just(action),
+        "roomId": st.from_regex(ROOM, fullmatch=True),
+        "message": st.one_of(st.text(min_size=1, max_size=200), messages),
+    }
+    optional = {"limit": st.integers(-5, 120), "before": st.integers(-5, 2 * 10**15)}
+    return st.fixed_dictionaries(required, optional=optional)
+
+
 def bodies(action: str) -> st.SearchStrategy[object]:
     """JSON text of frame-like objects, other JSON, and text that is not JSON at all."""
-    as_json = st.one_of(frames(action), json_values).map(json.dumps)
-    return st.one_of(
-        as_json, any_text, st.sampled_from(['{"a":' * 5000, "[" * 100_000, "9" * 5000])
-    )
+    as_json = st.one_of(plausible_frames(action), frames(action), json_values).map(json.dumps)
+    odd = st.sampled_from(['{"a":' * 5000, "[" * 100_000, "9" * 5000])
+    return st.one_of(as_json, any_text, odd)
 
 
 def is_room(value: object) -> bool:
@@ -120,13 +130,14 @@ HANDLERS = {
 }
 
 
-def reset(tables: Tables, posts: ManagementRecorder) -> None:
+def reset(tables: Tables) -> tuple[object, object]:
+    """Two connections in general, no messages; returns that state as the tables show it."""
     for message in tables.messages():
         tables.client.delete_item(
             TableName="ChatMessages", Key={"messageId": {"S": message["messageId"]}}
         )
     tables.add_connections([("conn-ana", ANA, "general"), ("conn-ben", BEN, "general")])
-    posts.posts.clear()
+    return tables.connections(), tables.messages()
 
 
 ACKNOWLEDGEMENT = {"sendMessage": "message", "joinRoom": "presence", "getHistory": "history"}
@@ -141,10 +152,11 @@ def has_surrogates(value: object) -> bool:
     return isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value)
 
 
-def check_route(route: str, body: str, tables: Tables, posts: ManagementRecorder) -> bool:
-    """Runs one frame; returns whether it was a valid one."""
-    reset(tables, posts)
-    before = (tables.connections(), tables.messages())
+def check_route(
+    route: str, body: str, tables: Tables, posts: ManagementRecorder, baseline: object
+) -> bool:
+    """Runs one frame against the baseline state; returns whether it was a valid frame."""
+    posts.posts.clear()
 
     answer = HANDLERS[route](frame_event(body, route_key=route), None)
 
@@ -158,7 +170,7 @@ def check_route(route: str, body: str, tables: Tables, posts: ManagementRecorder
         assert error["code"] in ERROR_CODES
         if not has_surrogates(expected_echo(frame)):  # those are echoed with U+FFFD
             assert error["action"] == expected_echo(frame)
-        assert (tables.connections(), tables.messages()) == before
+        assert (tables.connections(), tables.messages()) == baseline
         return False
     assert [sent for sent in to_sender if sent["type"] == "error"] == []
     if route in ACKNOWLEDGEMENT:
@@ -167,17 +179,19 @@ def check_route(route: str, body: str, tables: Tables, posts: ManagementRecorder
     assert len(stored) == (1 if route == "sendMessage" else 0)
     if route == "sendMessage":
         assert stored[0]["message"] == frame["message"]
+    assert reset(tables) == baseline
     return True
 
 
 @pytest.mark.parametrize("route", sorted(HANDLERS))
 def test_fuzzed_frames(route: str, tables: Tables, posts: ManagementRecorder) -> None:
+    baseline = reset(tables)
     seen = {True: 0, False: 0}
 
     @FUZZ
     @given(body=bodies(route))
     def run(body: str) -> None:
-        seen[check_route(route, body, tables, posts)] += 1
+        seen[check_route(route, body, tables, posts, baseline)] += 1
 
     run()
 
