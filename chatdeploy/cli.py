@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("chatdeploy.commands.deploy:up", "Create or update the whole stack; print its outputs."),
     "status": ("chatdeploy.commands.deploy:status", "Show recorded resources and outputs."),
     "destroy": ("chatdeploy.commands.deploy:destroy", "Remove everything the stack made."),
+    "local": ("chatdeploy.commands.local:local", "Run the whole chat on this machine (no AWS)."),
 }
 
 
