@@ -11,6 +11,7 @@ Every client comes from `AwsContext.client`, which
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -185,12 +186,14 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-def known_regions() -> set[str]:
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows; loading its endpoint data takes ~0.3 s, so once."""
     session = boto3.Session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("lambda", partition_name=partition))
-    return regions
+    return frozenset(regions)
 
 
 class AwsContext:
@@ -300,6 +303,11 @@ def error_code(error: BaseException) -> str:
     if isinstance(error, botocore.exceptions.ClientError):
         return str(error.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def is_throttling(error: BaseException) -> bool:
+    """True for the errors that mean "slow down" (or a passing failure on AWS's side)."""
+    return error_code(error) in _THROTTLE_CODES
 
 
 def is_not_found(error: BaseException) -> bool:

@@ -90,6 +90,13 @@ class Workspace:
             )
         return self._aws[read_only]
 
+    def checked_aws(self, *, read_only: bool = False) -> AwsContext:
+        """AWS access for a command that works on what is deployed, after checking that the
+        credentials are for the account the state file records."""
+        aws = self.aws(read_only=read_only)
+        self._bind_account(aws)
+        return aws
+
     def functions(self) -> list[FunctionSource]:
         functions = discover(self.options.handlers or _handlers_override() or handlers_dir())
         known = {f.name for f in functions}
