@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("chatdeploy.commands.deploy:status", "Show recorded resources and outputs."),
     "destroy": ("chatdeploy.commands.deploy:destroy", "Remove everything the stack made."),
     "local": ("chatdeploy.commands.local:local", "Run the whole chat on this machine (no AWS)."),
+    "users": ("chatdeploy.commands.operate:users", "Create, list and delete the chat's users."),
+    "test-ws": ("chatdeploy.commands.operate:test_ws", "Smoke-test, try or load-test the chat."),
+    "logs": ("chatdeploy.commands.operate:logs", "Every function's logs, interleaved by time."),
+    "metrics": ("chatdeploy.commands.operate:metrics", "API Gateway and Lambda metrics."),
 }
 
 
