@@ -29,6 +29,7 @@ export class ChatSocket extends EventTarget {
   #connectTimer = null;
   #forceFreshToken = false;
   #lastForcedAt = -Infinity;
+  #generation = 0; // bumped by stop(), so a connect still waiting for its token gives up
 
   /** @param {{url: string, getToken: (opts: {force: boolean}) => Promise<string>}} options */
   constructor({ url, getToken }) {
@@ -71,6 +72,7 @@ export class ChatSocket extends EventTarget {
   /** Closes for good (sign-out): no reconnect. */
   stop() {
     this.#wanted = false;
+    this.#generation += 1;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     clearTimeout(this.#stableTimer);
@@ -98,6 +100,7 @@ export class ChatSocket extends EventTarget {
   async #connect() {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
+    const generation = this.#generation;
     this.#setState(this.#attempt === 0 ? 'connecting' : 'reconnecting');
     let token;
     try {
@@ -108,6 +111,7 @@ export class ChatSocket extends EventTarget {
         this.#lastForcedAt = Date.now();
       }
     } catch (error) {
+      if (generation !== this.#generation) return;
       if (error && error.isAuthFailure) {
         this.stop(); // the session has ended; the app shows the sign-in form
         return;
@@ -115,7 +119,7 @@ export class ChatSocket extends EventTarget {
       this.#scheduleReconnect(); // e.g. offline: Cognito unreachable
       return;
     }
-    if (!this.#wanted) return;
+    if (generation !== this.#generation || !this.#wanted) return;
     if (!token) {
       this.stop();
       return;
