@@ -31,6 +31,10 @@ def handler(event: Event, context: object) -> dict[str, Any]:
     log = EventLog("authorizer", event, context)
     try:
         return _authorize(event, log)
+    except Exception as error:
+        if log.fields["outcome"] is None:  # not a refusal we already logged: a failure
+            log.failed(error)
+        raise
     finally:
         log.emit()
 

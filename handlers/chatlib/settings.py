@@ -10,7 +10,6 @@ from dataclasses import dataclass
 class Settings:
     connections_table: str
     messages_table: str
-    user_id_index: str
     room_index: str
     history_index: str
     max_message_bytes: int
@@ -23,7 +22,6 @@ def load_settings() -> Settings:
     return Settings(
         connections_table=os.environ["CONNECTIONS_TABLE"],
         messages_table=os.environ["MESSAGES_TABLE"],
-        user_id_index=os.environ.get("USER_ID_INDEX", "UserIdIndex"),
         room_index=os.environ.get("ROOM_INDEX", "RoomIdIndex"),
         history_index=os.environ.get("HISTORY_INDEX", "RoomIdTimestampIndex"),
         max_message_bytes=_int_variable("MAX_MESSAGE_BYTES", 4096),

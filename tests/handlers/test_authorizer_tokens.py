@@ -544,6 +544,19 @@ def test_keys_that_cannot_be_fetched_are_a_server_error_not_a_401(
     assert (line["outcome"], line["code"]) == ("error", "jwks_unavailable")
 
 
+def test_a_misconfigured_authorizer_fails_loudly_not_with_a_401(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TOKEN_ISSUER")
+    token = pool.tokens("ana@example.com", name="Ana")["IdToken"]
+
+    with pytest.raises(KeyError):
+        authorize(token)
+
+    line = json.loads(capsys.readouterr().out)
+    assert (line["outcome"], line["error"]) == ("error", "KeyError")
+
+
 # --- logs -----------------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ ERROR_CODES = {
     "too_long",
 }
 FUZZ = settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
