@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from chatdeploy.engine import Action
 from chatdeploy.errors import LockedError, StateError
 from chatdeploy.state import stack_lock
 
-from support import actions, destroy, open_workspace, up
+from support import actions, open_workspace, up
 
 
 class SimulatedCrash(Exception):
@@ -88,40 +89,39 @@ def inventory() -> dict[str, Any]:
     }
 
 
-def clean_run_inventory(tmp_path: Path) -> tuple[dict[str, Any], int]:
+def clean_run(state_dir: Path) -> tuple[dict[str, Any], int]:
+    """What a clean fresh `up` leaves in an empty account, and how many AWS calls it makes."""
     with mock_aws():
-        report, ctx = up(open_workspace(tmp_path / "clean"))
+        report, ctx = up(open_workspace(state_dir))
         assert report.ok
         return inventory(), len(ctx.aws.calls.calls)
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
-    return clean_run_inventory(tmp_path_factory.mktemp("clean"))
+def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return clean_run(tmp_path_factory.mktemp("clean"))[0]
 
 
-def crash_points(total: int) -> list[int]:
-    """Every call of a fresh up; CHATDEPLOY_CRASH_STRIDE=n samples every n-th for a quick run."""
-    stride = int(os.environ.get("CHATDEPLOY_CRASH_STRIDE", "1"))
-    return list(range(0, total, stride))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per AWS call of a fresh up: a crash right after it, then a rerun.
+    CHATDEPLOY_CRASH_STRIDE=n samples every n-th call for a quick local run."""
+    if "crash_point" in metafunc.fixturenames:
+        with tempfile.TemporaryDirectory() as state_dir:
+            _, total = clean_run(Path(state_dir))
+        stride = int(os.environ.get("CHATDEPLOY_CRASH_STRIDE", "1"))
+        metafunc.parametrize("crash_point", range(0, total, stride))
 
 
 @pytest.mark.slow
 def test_a_crash_after_any_call_converges_to_a_clean_run(
-    tmp_path: Path, clean: tuple[dict[str, Any], int]
+    tmp_path: Path, clean: dict[str, Any], crash_point: int
 ) -> None:
-    expected, total = clean
-    for limit in crash_points(total):
-        with mock_aws():
-            state_dir = tmp_path / f"crash-{limit}"
-            crash = CrashAfter(limit)
-            with pytest.raises(SimulatedCrash):
-                up(open_workspace(state_dir, hooks=[crash]))
-            report, _ = up(open_workspace(state_dir))
-            assert report.ok, (limit, report.failures)
-            assert inventory() == expected, f"crash after call {limit}"
-            assert destroy(open_workspace(state_dir)).ok
-            assert boto3.client("lambda").list_functions()["Functions"] == []
+    with mock_aws():
+        with pytest.raises(SimulatedCrash):
+            up(open_workspace(tmp_path, hooks=[CrashAfter(crash_point)]))
+        report, _ = up(open_workspace(tmp_path))
+        assert report.ok, report.failures
+        assert inventory() == clean
 
 
 @pytest.fixture
