@@ -34,7 +34,8 @@ class ManagementApi(Protocol):
 
 def dynamodb() -> DynamoDB:
     """The DynamoDB client; AWS_ENDPOINT_URL (local mode) is honoured by botocore itself."""
-    return cast(DynamoDB, _client("dynamodb", None, max_pool_connections=10))
+    # Stale rows are deleted in parallel by the fan-out workers.
+    return cast(DynamoDB, _client("dynamodb", None, max_pool_connections=FANOUT_WORKERS))
 
 
 def management(endpoint: str) -> ManagementApi:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +13,7 @@ from chatlib.frames import encode
 # One pool per container, reused by every invocation; its threads start on first use.
 _pool = ThreadPoolExecutor(max_workers=aws.FANOUT_WORKERS, thread_name_prefix="fanout")
 
-_SENT, _GONE = "sent", "gone"
+_SENT, _GONE, _FORGOTTEN = "sent", "gone", "forgotten"
 
 
 @dataclass
@@ -23,11 +23,14 @@ class Delivery:
     sent: int = 0
     gone: list[str] = field(default_factory=list)
     failed: dict[str, int] = field(default_factory=dict)
+    not_forgotten: dict[str, int] = field(default_factory=dict)
 
     def log_fields(self) -> dict[str, object]:
         fields: dict[str, object] = {"sent": self.sent, "gone": len(self.gone)}
         if self.failed:
             fields["failed"] = self.failed
+        if self.not_forgotten:
+            fields["notForgotten"] = self.not_forgotten
         return fields
 
 
@@ -43,18 +46,34 @@ def deliver(
     recipients = list(dict.fromkeys(connection_ids))
     data = encode(frame)
     client = aws.management(endpoint)  # created here, not racily in the workers
-    if len(recipients) == 1:
-        results = [_post(client, data, recipients[0])]
-    else:
-        results = list(_pool.map(lambda cid: _post(client, data, cid), recipients))
+    results = _in_parallel(lambda connection_id: _post(client, data, connection_id), recipients)
     delivery = _tally(recipients, results, keep)
-    store.forget_connections(delivery.gone)
+    if delivery.gone:
+        aws.dynamodb()  # likewise created before the workers need it
+    for outcome in _in_parallel(_forget, delivery.gone):
+        if outcome != _FORGOTTEN:
+            delivery.not_forgotten[outcome] = delivery.not_forgotten.get(outcome, 0) + 1
     return delivery
 
 
 def send(endpoint: str, frame: Mapping[str, Any], connection_id: str) -> str:
     """Posts one frame to one connection; returns "sent", "gone" or the AWS error code."""
     return _post(aws.management(endpoint), encode(frame), connection_id)
+
+
+def _in_parallel(task: Callable[[str], str], connection_ids: list[str]) -> list[str]:
+    if len(connection_ids) <= 1:  # no thread hand-off for the common single reply
+        return [task(connection_id) for connection_id in connection_ids]
+    return list(_pool.map(task, connection_ids))
+
+
+def _forget(connection_id: str) -> str:
+    """Best effort: a stale row that stays is retried by the next fan-out, or expires by TTL."""
+    try:
+        store.forget_connection(connection_id)
+    except Exception as error:
+        return aws.error_code(error) or type(error).__name__
+    return _FORGOTTEN
 
 
 def _post(client: aws.ManagementApi, data: bytes, connection_id: str) -> str:

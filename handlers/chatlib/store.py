@@ -6,8 +6,7 @@ strings and integers, so a two-line codec replaces boto3's heavier resource laye
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +15,6 @@ from chatlib.events import Identity
 from chatlib.settings import load_settings
 
 Item = dict[str, Any]
-_BATCH_WRITE_LIMIT = 25
-_BATCH_WRITE_ATTEMPTS = 4
 
 
 class NotRegistered(Exception):
@@ -78,13 +75,12 @@ def move_connection(connection_id: str, room_id: str) -> str | None:
     return old if isinstance(old, str) else None
 
 
-def forget_connections(connection_ids: Sequence[str]) -> None:
-    """Deletes stale rows in batches of 25 (BatchWriteItem), retrying what was not processed."""
-    table = load_settings().connections_table
-    for start in range(0, len(connection_ids), _BATCH_WRITE_LIMIT):
-        batch = connection_ids[start : start + _BATCH_WRITE_LIMIT]
-        requests = [{"DeleteRequest": {"Key": {"connectionId": {"S": cid}}}} for cid in batch]
-        _write_batch(table, requests)
+def forget_connection(connection_id: str) -> None:
+    """Deletes a stale row (one API Gateway reported gone). DeleteItem, not BatchWriteItem:
+    the execution role grants only the calls the handlers make one item at a time."""
+    aws.dynamodb().delete_item(
+        TableName=load_settings().connections_table, Key=_typed({"connectionId": connection_id})
+    )
 
 
 def room_members(room_id: str) -> list[Member]:
@@ -154,17 +150,6 @@ def _pages(parameters: dict[str, Any]) -> Iterator[list[Item]]:
         if not last_key:
             return
         parameters = {**parameters, "ExclusiveStartKey": last_key}
-
-
-def _write_batch(table: str, requests: list[Item]) -> None:
-    for attempt in range(_BATCH_WRITE_ATTEMPTS):
-        if attempt:
-            time.sleep(0.05 * 2**attempt)  # unprocessed items mean throttling: back off
-        answer = aws.dynamodb().batch_write_item(RequestItems={table: requests})
-        requests = answer.get("UnprocessedItems", {}).get(table, [])
-        if not requests:
-            return
-    raise RuntimeError(f"{len(requests)} stale connection rows could not be deleted")
 
 
 def _member(row: Item) -> Member:

@@ -13,6 +13,7 @@ import join_room
 import pytest
 import send_message
 import typing_indicator
+from botocore.exceptions import ClientError
 from chat_testkit import (
     ANA,
     BEN,
@@ -23,7 +24,7 @@ from chat_testkit import (
     disconnect_event,
     frame_event,
 )
-from chatlib import events
+from chatlib import events, store
 
 
 def send(body: object, connection_id: str = "conn-ana", user: Any = ANA) -> dict[str, Any]:
@@ -305,6 +306,33 @@ def test_gone_members_are_removed_but_the_sender_never_is(
     assert posts.recipients("message") == ["conn-cem"]
 
 
+def test_a_message_is_delivered_even_when_stale_rows_cannot_be_deleted(
+    tables: Tables,
+    posts: ManagementRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tables.add_connections([("conn-ana", ANA, "general"), ("conn-ben", BEN, "general")])
+    posts.gone = {"conn-ben"}
+
+    def denied(connection_id: str) -> None:
+        error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+        raise ClientError(error, "DeleteItem")
+
+    monkeypatch.setattr(store, "forget_connection", denied)
+
+    answer = send({"action": "sendMessage", "roomId": "general", "message": "still here"})
+
+    assert answer == {"statusCode": 200}
+    assert [frame["type"] for frame in posts.frames_to("conn-ana")] == ["message"]
+    [line] = log_lines(capsys)
+    assert (line["outcome"], line["gone"], line["notForgotten"]) == (
+        "ok",
+        1,
+        {"AccessDeniedException": 1},
+    )
+
+
 def test_storage_failure_answers_server_error_and_sends_nothing_to_the_room(
     tables: Tables, posts: ManagementRecorder, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
@@ -364,6 +392,22 @@ def test_join_moves_the_connection_and_tells_both_rooms(
     }
     assert posts.frames_to("conn-ana") == [lobby]
     assert posts.frames_to("conn-cem") == [lobby]
+
+
+def test_joining_the_room_one_is_in_sends_its_presence_once(
+    tables: Tables, posts: ManagementRecorder
+) -> None:
+    # How a client that just connected learns who is there: $connect cannot reach it yet.
+    tables.add_connections([("conn-ana", ANA, "general"), ("conn-ben", BEN, "general")])
+
+    event = frame_event({"action": "joinRoom", "roomId": "general"}, route_key="joinRoom")
+    join_room.handler(event, None)
+
+    assert sorted(posts.recipients("presence")) == ["conn-ana", "conn-ben"]
+    assert posts.frames_to("conn-ana")[0]["users"] == [
+        {"userId": "sub-ana", "displayName": "Ana"},
+        {"userId": "sub-ben", "displayName": "Ben"},
+    ]
 
 
 def test_join_with_a_bad_room_keeps_the_connection_where_it_was(

@@ -84,4 +84,5 @@ def test_gone_members_are_removed_and_the_sender_is_not(
     assert len(remaining) == 2 * ROOM_SIZE - len(stale)
     assert len(posts.posts) == ROOM_SIZE - len(stale) - 1
     assert dynamo_calls.named("Scan") == []
-    assert len(dynamo_calls.named("BatchWriteItem")) == 2  # 50 deletes, 25 per batch
+    deleted = {params["Key"]["connectionId"]["S"] for params in dynamo_calls.named("DeleteItem")}
+    assert deleted == stale
