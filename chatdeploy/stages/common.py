@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from chatdeploy.aws import is_not_found, wait_until
+from chatdeploy.aws import error_code, is_not_found, wait_until
 from chatdeploy.engine import Change, Found, Resource
 from chatdeploy.errors import ChatdeployError
 from chatdeploy.names import STACK_TAG
@@ -68,12 +68,13 @@ def the_one(matches: list[T], what: str) -> T | None:
     return matches[0] if matches else None
 
 
-def or_none(read: Callable[[], T]) -> T | None:
-    """The result of a describe call, or None when AWS says it does not exist."""
+def or_none(read: Callable[[], T], *, absent: Collection[str] = ()) -> T | None:
+    """The result of a describe call, or None when AWS says it does not exist. `absent`: more
+    error codes that mean "nothing there" (S3 answers NoSuchTagSet, NoSuchBucketPolicy, ...)."""
     try:
         return read()
     except Exception as error:
-        if is_not_found(error):
+        if is_not_found(error) or error_code(error) in absent:
             return None
         raise
 
@@ -96,13 +97,15 @@ def wait_for(
     *,
     timeout: float = 600,
     failed: Callable[[T], str | None] = lambda _: None,
+    slowdown: float = 1.0,
 ) -> T:
-    """Poll until ready, showing the wait in the progress view."""
+    """Poll until ready, showing the wait in the progress view. `slowdown` stretches the AWS
+    layer's poll delay for services whose changes take minutes."""
     return wait_until(
         read,
         done,
         what=what,
-        delay=ctx.aws.poll_delay,
+        delay=ctx.aws.poll_delay * slowdown,
         timeout=timeout,
         on_wait=lambda message: ctx.progress(key, message),
         failed=failed,
