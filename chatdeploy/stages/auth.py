@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chatdeploy.engine import Change, Found, Resource, Stage
+from chatdeploy.engine import Change, Found, Resource, Stage, Unknown
+from chatdeploy.errors import ChatdeployError
 from chatdeploy.stages.common import ignore_missing, is_ours, missing_tags, or_none, the_one
 
 if TYPE_CHECKING:
@@ -27,13 +28,14 @@ class UserPool(Resource):
         self.name = name
         self.label = f"user pool {name}"
 
-    def _settings(self, ctx: DeployContext) -> dict[str, Any]:
-        """What both create and update take; update resets anything left out."""
+    def _settings(self, ctx: DeployContext, tags: dict[str, str]) -> dict[str, Any]:
+        """What both create and update take; update resets anything left out. `tags`: the
+        pool's current tags, kept beside ours (update replaces them all)."""
         return {
             "Policies": {"PasswordPolicy": PASSWORD_POLICY},
             "AutoVerifiedAttributes": ["email"],
             "DeletionProtection": "ACTIVE" if ctx.config.auth.deletion_protection else "INACTIVE",
-            "UserPoolTags": ctx.names.tags,
+            "UserPoolTags": {**tags, **ctx.names.tags},
             "AccountRecoverySetting": {
                 "RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]
             },
@@ -68,15 +70,18 @@ class UserPool(Resource):
         pool = ctx.aws.client("cognito-idp").create_user_pool(
             PoolName=self.name,
             UsernameAttributes=["email"],
+            # Immutable once made; Ana@example.com and ana@example.com are one person.
+            UsernameConfiguration={"CaseSensitive": False},
             Schema=[
                 {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True}
             ],
-            **self._settings(ctx),
+            **self._settings(ctx, {}),
         )["UserPool"]
         ctx.record(self.key, id=pool["Id"], arn=pool["Arn"], name=self.name)
 
     def changes(self, ctx: DeployContext, found: Found) -> list[Change]:
-        pool, wanted = found.data, self._settings(ctx)
+        pool = found.data
+        wanted = self._settings(ctx, pool.get("UserPoolTags", {}))
         differences = []
         current_policy = pool.get("Policies", {}).get("PasswordPolicy", {})
         if any(current_policy.get(k) != v for k, v in PASSWORD_POLICY.items()):
@@ -85,26 +90,45 @@ class UserPool(Resource):
             differences.append("auto-verified email")
         if pool.get("DeletionProtection", "INACTIVE") != wanted["DeletionProtection"]:
             differences.append(f"deletion protection {wanted['DeletionProtection'].lower()}")
+        if pool.get("AccountRecoverySetting") != wanted["AccountRecoverySetting"]:
+            differences.append("account recovery by verified email")
         if missing_tags(pool.get("UserPoolTags", {}), ctx.names.tags):
             differences.append("tags")
         if not differences:
             return []
-        return [Change(", ".join(differences), lambda: self._update(ctx, found))]
-
-    def _update(self, ctx: DeployContext, found: Found) -> None:
-        ctx.aws.client("cognito-idp").update_user_pool(
-            UserPoolId=found.record["id"], **self._settings(ctx)
+        update = lambda: ctx.aws.client("cognito-idp").update_user_pool(  # noqa: E731
+            UserPoolId=found.record["id"], **wanted
         )
+        return [Change(", ".join(differences), update)]
 
     def delete(self, ctx: DeployContext, found: Found) -> None:
-        idp = ctx.aws.client("cognito-idp")
+        # Deletion protection exists to stop exactly this; turning it off is the user's call.
         if found.data.get("DeletionProtection") == "ACTIVE":
-            ctx.warn(f"{self.label} has deletion protection on; turning it off to delete it")
-            idp.update_user_pool(
-                UserPoolId=found.record["id"],
-                **{**self._settings(ctx), "DeletionProtection": "INACTIVE"},
+            raise ChatdeployError(
+                f"{self.label} has deletion protection on, so it and its users stay",
+                hint="set auth.deletion_protection: false, run `chatdeploy up`, then destroy again",
             )
+        idp = ctx.aws.client("cognito-idp")
         ignore_missing(lambda: idp.delete_user_pool(UserPoolId=found.record["id"]))
+
+
+def stack_user_pool(ctx: DeployContext) -> Found | None:
+    """The stack's user pool: the recorded one, else found by name (the state file was lost, or
+    a destroy has not reached the pool yet). Unknown while planning a stack that has none."""
+    recorded = ctx.recorded(UserPool.key)
+    if recorded:
+        return Found(recorded)
+    found = UserPool(ctx.names.user_pool).find(ctx)
+    if found is None and ctx.plan_mode:
+        raise Unknown(UserPool.key)
+    return found
+
+
+def _require_pool_id(ctx: DeployContext) -> str:
+    pool = stack_user_pool(ctx)
+    if pool is None:
+        raise ChatdeployError(f"user pool {ctx.names.user_pool} does not exist")
+    return str(pool.record["id"])
 
 
 class AppClient(Resource):
@@ -129,24 +153,19 @@ class AppClient(Resource):
                 "RefreshToken": "days",
             },
             "PreventUserExistenceErrors": "ENABLED",
+            "EnableTokenRevocation": True,
         }
 
     def find(self, ctx: DeployContext) -> Found | None:
         idp = ctx.aws.client("cognito-idp")
-        pool_id = ctx.require(UserPool.key, "id")
+        pool = stack_user_pool(ctx)
+        if pool is None:
+            return None
+        pool_id = pool.record["id"]
         recorded = ctx.recorded(self.key)
         client_id = recorded["id"] if recorded and recorded.get("pool") == pool_id else None
         if client_id is None:
-            pages = idp.get_paginator("list_user_pool_clients").paginate(
-                UserPoolId=pool_id, MaxResults=60
-            )
-            matches = [
-                c["ClientId"]
-                for page in pages
-                for c in page["UserPoolClients"]
-                if c["ClientName"] == self.name
-            ]
-            client_id = the_one(matches, f"app clients named {self.name}")
+            client_id = self._look_up(ctx, pool_id)
         if client_id is None:
             return None
         client = or_none(
@@ -154,10 +173,24 @@ class AppClient(Resource):
                 "UserPoolClient"
             ]
         )
-        return Found({"id": client_id, "pool": pool_id}, client) if client else None
+        if client is None:
+            return None
+        # A client of a pool that is not this stack's is not ours to delete either.
+        return Found({"id": client_id, "pool": pool_id}, client, owned=pool.owned)
+
+    def _look_up(self, ctx: DeployContext, pool_id: str) -> str | None:
+        paginator = ctx.aws.client("cognito-idp").get_paginator("list_user_pool_clients")
+        pages = or_none(lambda: list(paginator.paginate(UserPoolId=pool_id, MaxResults=60)))
+        matches = [
+            c["ClientId"]
+            for page in pages or []
+            for c in page["UserPoolClients"]
+            if c["ClientName"] == self.name
+        ]
+        return the_one(matches, f"app clients named {self.name}")
 
     def create(self, ctx: DeployContext) -> None:
-        pool_id = ctx.require(UserPool.key, "id")
+        pool_id = _require_pool_id(ctx)
         client = ctx.aws.client("cognito-idp").create_user_pool_client(
             UserPoolId=pool_id, GenerateSecret=False, **self._settings(ctx)
         )["UserPoolClient"]
@@ -195,8 +228,9 @@ class IdentityPool(Resource):
         self.name = name
         self.label = f"identity pool {name}"
 
-    def _settings(self, ctx: DeployContext) -> dict[str, Any]:
-        pool_id = ctx.require(UserPool.key, "id")
+    def _settings(self, ctx: DeployContext, tags: dict[str, str]) -> dict[str, Any]:
+        """`tags`: the pool's current tags, kept beside ours (update replaces them all)."""
+        pool_id = _require_pool_id(ctx)
         return {
             "IdentityPoolName": self.name,
             "AllowUnauthenticatedIdentities": ctx.config.auth.allow_unauthenticated_identities,
@@ -207,7 +241,7 @@ class IdentityPool(Resource):
                     "ServerSideTokenCheck": False,
                 }
             ],
-            "IdentityPoolTags": ctx.names.tags,
+            "IdentityPoolTags": {**tags, **ctx.names.tags},
         }
 
     def find(self, ctx: DeployContext) -> Found | None:
@@ -236,11 +270,12 @@ class IdentityPool(Resource):
         )
 
     def create(self, ctx: DeployContext) -> None:
-        pool = ctx.aws.client("cognito-identity").create_identity_pool(**self._settings(ctx))
+        pool = ctx.aws.client("cognito-identity").create_identity_pool(**self._settings(ctx, {}))
         ctx.record(self.key, id=pool["IdentityPoolId"], name=self.name)
 
     def changes(self, ctx: DeployContext, found: Found) -> list[Change]:
-        pool, wanted = found.data, self._settings(ctx)
+        pool = found.data
+        wanted = self._settings(ctx, pool.get("IdentityPoolTags", {}))
         differing = []
         if pool.get("AllowUnauthenticatedIdentities") != wanted["AllowUnauthenticatedIdentities"]:
             differing.append("unauthenticated identities")
