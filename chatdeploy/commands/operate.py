@@ -23,6 +23,7 @@ from chatdeploy.ops.limits import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from chatdeploy.ops.load import LoadPlan
     from chatdeploy.ops.stack import DeployedStack, StackFunction
     from chatdeploy.ops.tokens import SignedIn
     from chatdeploy.ops.users import UserDirectory
@@ -203,23 +204,38 @@ def test_ws(
     --clients N [--messages M], a load run against the stack's own URL, reporting throughput
     and latency percentiles.
 
-    The ID token travels as a WebSocket subprotocol, never in the URL. Exit code 1 when the
-    test fails.
+    Without --user, a dedicated test user (chatdeploy-test-ws@example.com) is made if needed
+    and given a fresh random password on each run; nothing is stored. `chatdeploy users
+    delete chatdeploy-test-ws@example.com` removes it. The ID token travels as a WebSocket
+    subprotocol, never in the URL. Exit code 1 when the test fails.
     """
+    import secrets
+
     from chatdeploy.errors import UsageError
+    from chatdeploy.ops.load import LoadPlan
     from chatdeploy.ops.stack import DeployedStack
 
     if interactive and clients:
         raise UsageError("--interactive and --clients do not go together")
     if messages_each and not clients:
         raise UsageError("--messages is for a load run", hint="add --clients N")
-    stack = DeployedStack.open(options)
-    target = _target_url(stack, url, load=bool(clients))
-    signed_in = _sign_in(stack, user, password)
+    if password is not None and user is None:
+        raise UsageError("--password goes with --user", hint="add --user EMAIL")
+    plan = None
     if clients:
-        _run_load(
-            target, signed_in, clients, messages_each, room, time_limit, timeout, connect_wait
+        plan = LoadPlan(
+            clients=clients,
+            messages=messages_each or DEFAULT_LOAD_MESSAGES,
+            room=room or f"load-{secrets.token_hex(3)}",
+            time_limit=time_limit,
+            message_timeout=timeout,
+            connect_wait=connect_wait,
         )
+    stack = DeployedStack.open(options)
+    target = _target_url(stack, url, load=plan is not None)
+    signed_in = _sign_in(stack, user, password)
+    if plan is not None:
+        _run_load(target, signed_in, plan)
     elif interactive:
         _run_interactive(target, signed_in, room or "general", connect_wait)
     else:
@@ -311,31 +327,12 @@ def _run_interactive(url: str, signed_in: SignedIn, room: str, wait: float) -> N
         raise ChatdeployError(f"the server closed the connection ({ended})")
 
 
-def _run_load(
-    url: str,
-    signed_in: SignedIn,
-    clients: int,
-    messages_each: int | None,
-    room: str | None,
-    time_limit: float,
-    timeout: float,
-    wait: float,
-) -> None:
-    import secrets
-
+def _run_load(url: str, signed_in: SignedIn, plan: LoadPlan) -> None:
     from chatdeploy import ui
     from chatdeploy.errors import ChatdeployError
     from chatdeploy.ops import views
-    from chatdeploy.ops.load import LoadPlan, run_load
+    from chatdeploy.ops.load import run_load
 
-    plan = LoadPlan(
-        clients=clients,
-        messages=messages_each or DEFAULT_LOAD_MESSAGES,
-        room=room or f"load-{secrets.token_hex(3)}",
-        time_limit=time_limit,
-        message_timeout=timeout,
-        connect_wait=wait,
-    )
     out = ui.console()
     out.print(f"load run against {url}", style="dim", markup=False)
     with views.load_progress(out, plan.total) as advance:
@@ -416,7 +413,7 @@ def logs(
             line = formatter.render(event)
             if isinstance(line, str):
                 click.echo(line)
-            else:
+            elif line is not None:
                 out.print(line, soft_wrap=True)
 
     if not follow:

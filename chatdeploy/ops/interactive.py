@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,16 +70,27 @@ def _history_lines(frame: Frame) -> list[Line]:
 
 
 class Session:
-    def __init__(self, connection: ChatConnection, room: str, show: Callable[[Line], None]):
+    def __init__(
+        self,
+        connection: ChatConnection,
+        room: str,
+        show: Callable[[Line], None],
+        *,
+        linger: float = 1.0,
+    ):
         self.connection = connection
         self.room = room
         self.show = show
+        # When piped input ends, answers may still be on their way: wait for this much quiet.
+        self.linger = linger
+        self._last_frame_at = time.monotonic()
         for early in connection.received:
             self._on_frame(early)
         connection.received.clear()
         connection.on_frame = self._on_frame
 
     def _on_frame(self, received: Received) -> None:
+        self._last_frame_at = time.monotonic()
         for line in describe(received.frame):
             self.show(line)
 
@@ -97,6 +109,16 @@ class Session:
         async for line in lines:
             if not await self.handle(line.strip()):
                 return
+        await self._until_quiet(limit=5 * self.linger)
+
+    async def _until_quiet(self, limit: float) -> None:
+        """Returns once no frame came for `linger` seconds, or after `limit` seconds."""
+        started = self._last_frame_at = time.monotonic()
+        while (now := time.monotonic()) - started < limit:
+            quiet = now - self._last_frame_at
+            if quiet >= self.linger:
+                return
+            await asyncio.sleep(self.linger - quiet)
 
     async def handle(self, line: str) -> bool:
         """Acts on one typed line; False when the session should end."""

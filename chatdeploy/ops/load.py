@@ -67,6 +67,7 @@ class LoadReport:
     lost: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    delivery_seconds: float = 0.0
     timed_out: bool = False
 
     @property
@@ -87,19 +88,39 @@ class LoadReport:
 
     @property
     def deliveries_per_second(self) -> float:
-        return self.deliveries / self.seconds if self.seconds > 0 else 0.0
+        seconds = self.delivery_seconds
+        return self.deliveries / seconds if seconds > 0 else 0.0
 
     def latency(self, share: float) -> float | None:
         return percentile(self.latencies_ms, share)
 
 
+@dataclass
+class _Deliveries:
+    """Copies of the run's messages received by any client, the senders' own included."""
+
+    expected: int
+    count: int = 0
+    last_at: float = 0.0
+    all_in: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, at: float) -> None:
+        self.count += 1
+        self.last_at = max(self.last_at, at)
+        if self.count >= self.expected:
+            self.all_in.set()
+
+
 class _Client:
     """One load client: its connection and the message it waits on."""
 
-    def __init__(self, index: int, run_id: str, report: LoadReport) -> None:
+    def __init__(
+        self, index: int, run_id: str, report: LoadReport, deliveries: _Deliveries
+    ) -> None:
         self.index = index
         self.marker = f"load {run_id} "
         self.report = report
+        self.deliveries = deliveries
         self.connection: ChatConnection | None = None
         self.awaiting: str | None = None
         self.answer: asyncio.Future[Received] | None = None
@@ -112,7 +133,7 @@ class _Client:
             and isinstance(text, str)
             and text.startswith(self.marker)
         ):
-            self.report.deliveries += 1
+            self.deliveries.add(received.at)
             if text == self.awaiting:
                 self._resolve(received)
         elif frame.get("type") == "error":
@@ -162,9 +183,11 @@ async def run_load(
     clock: Clock = time.perf_counter,
 ) -> LoadReport:
     report = LoadReport(plan)
+    deliveries = _Deliveries(report.expected_deliveries)
     run_id = secrets.token_hex(4)
-    clients = [_Client(index, run_id, report) for index in range(plan.clients)]
+    clients = [_Client(index, run_id, report, deliveries) for index in range(plan.clients)]
     began = clock()
+    sending = True
     try:
         async with asyncio.timeout(plan.time_limit):
             await _connect_all(url, token, plan, clients, report, clock)
@@ -172,10 +195,17 @@ async def run_load(
             await asyncio.gather(
                 *(c.run(plan.messages, plan.room, plan.message_timeout, on_ack) for c in clients)
             )
+            report.seconds, sending = clock() - began, False
+            # The last copies to the other clients may still be on their way.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(deliveries.all_in.wait(), plan.message_timeout)
     except TimeoutError:
-        report.timed_out = True
+        report.timed_out = sending
     finally:
-        report.seconds = clock() - began
+        if sending:
+            report.seconds = clock() - began
+        report.deliveries = deliveries.count
+        report.delivery_seconds = max(0.0, deliveries.last_at - began)
         await _close_all(clients)
     return report
 

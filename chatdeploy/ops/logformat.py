@@ -1,13 +1,14 @@
 """How `chatdeploy logs` shows an event: short, detailed or JSON.
 
 The handlers log one JSON object per event (requestId, route, connectionId, outcome, latency_ms,
-...); those are shown as a readable summary. Lambda's own START/END/REPORT lines are dimmed,
-anything else is shown as it is.
+...); those are shown as a readable summary. Of Lambda's own lines the short form leaves out
+START and END and condenses REPORT; anything else is shown as it is.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ FORMATS = ("short", "detailed", "json")
 _PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
 _OUTCOME_STYLE = {"ok": "green", "rejected": "yellow", "refused": "yellow", "error": "bold red"}
 _PLATFORM_PREFIXES = ("START ", "END ", "REPORT ", "INIT_START", "EXTENSION", "TELEMETRY")
+_UNTOLD_IN_SHORT = ("START ", "END ")
+_REPORT_FIGURE = re.compile(r"([A-Za-z][A-Za-z ]*?): ([\d.]+) (?:ms|MB)")
 # Fields the short form shows in its own way, or leaves to --format detailed.
 _SUMMARY_FIELDS = ("route", "outcome", "latency_ms", "requestId", "traceback")
 _SHORT_NAMES = {"connectionId": "conn", "userId": "user", "roomId": "room", "messageId": "msg"}
@@ -49,12 +52,14 @@ class LogFormatter:
             f.logical_name: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(functions)
         }
 
-    def render(self, event: LogEvent) -> Text | str:
-        """A rich Text for short and detailed, a plain JSON line for json."""
+    def render(self, event: LogEvent) -> Text | str | None:
+        """A rich Text for short and detailed, a plain JSON line for json; None: not shown."""
         if self.form == "json":
             return self.json_line(event)
         if self.form == "detailed":
             return self.detailed(event)
+        if event.message.startswith(_UNTOLD_IN_SHORT):
+            return None
         return self.short(event)
 
     def label(self, event: LogEvent) -> Text:
@@ -67,6 +72,8 @@ class LogFormatter:
         fields = structured(event.message)
         if fields is not None:
             line.append_text(_summary(fields))
+        elif event.message.startswith("REPORT "):
+            line.append(_report(event.message), style="dim")
         else:
             dim = event.message.startswith(_PLATFORM_PREFIXES)
             line.append_text(_first_line(event.message, "dim" if dim else ""))
@@ -120,6 +127,21 @@ def _summary(fields: dict[str, Any]) -> Text:
 
 def _compact(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _report(message: str) -> str:
+    """`REPORT 41.8 ms (billed 42 ms), 23/256 MB, init 177.6 ms`."""
+    figures = {name.strip(): value for name, value in _REPORT_FIGURE.findall(message)}
+    if "Duration" not in figures:
+        return " ".join(message.split())
+    text = f"REPORT {float(figures['Duration']):.1f} ms"
+    if "Billed Duration" in figures:
+        text += f" (billed {figures['Billed Duration']} ms)"
+    if "Max Memory Used" in figures and "Memory Size" in figures:
+        text += f", {figures['Max Memory Used']}/{figures['Memory Size']} MB"
+    if "Init Duration" in figures:
+        text += f", init {float(figures['Init Duration']):.1f} ms"
+    return text
 
 
 def _first_line(message: str, style: str) -> Text:

@@ -13,6 +13,7 @@ still printed, once.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -143,19 +144,24 @@ class Follower:
             f.log_group: _GroupCursor(start_ms, late_window_ms) for f in reader.functions
         }
         self.throttled = 0
+        self._first = 0  # the index of the group the next round starts with
 
     def poll(self) -> list[LogEvent]:
         """One round over every group: the events not printed before, in time order."""
+        functions = self.reader.functions
         fresh: list[LogEvent] = []
-        for function in self.reader.functions:
+        for offset in range(len(functions)):
+            function = functions[(self._first + offset) % len(functions)]
             cursor = self.cursors[function.log_group]
             try:
                 events = self.reader.read(function, cursor.start_ms)
             except botocore.exceptions.ClientError as error:
                 if not is_throttling(error):
                     raise
-                # Back off; the groups not read this round keep their place for the next.
+                # Back off. The next round starts after this group, so that one group that
+                # is always throttled cannot starve the others.
                 self.throttled += 1
+                self._first = (self._first + offset + 1) % len(functions)
                 break
             fresh.extend(cursor.take_new(events))
         else:
@@ -170,10 +176,8 @@ class Follower:
 
     def run(self, emit: Callable[[list[LogEvent]], None], *, polls: int | None = None) -> None:
         """Polls until interrupted (Ctrl-C raises KeyboardInterrupt), or `polls` times."""
-        done = 0
-        while polls is None or done < polls:
+        for done in itertools.count(1):
             emit(self.poll())
-            done += 1
             if polls is not None and done >= polls:
                 return
             self.sleep(self.pause())

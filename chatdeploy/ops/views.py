@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,8 +23,8 @@ SPARK_WIDTH = 24
 _LINE_STYLES = {"message": "", "info": "cyan", "error": "red", "raw": "dim"}
 
 
-def users_table(users: list[User], pool_id: str) -> Table:
-    table = _table(f"users of {pool_id}")
+def users_table(users: list[User], pool_id: str) -> Group:
+    table = _table()
     table.add_column("e-mail", style="bold")
     table.add_column("status")
     table.add_column("e-mail verified")
@@ -38,7 +38,7 @@ def users_table(users: list[User], pool_id: str) -> Table:
             "yes" if user.enabled else "[red]no[/]",
             user.created.strftime("%Y-%m-%d %H:%M") if user.created else "",
         )
-    return table
+    return _titled(f"users of {pool_id}", table)
 
 
 def smoke_report(result: SmokeResult, user: str) -> Text:
@@ -74,9 +74,9 @@ def load_progress(out: Console, total: int) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
-def load_report(report: LoadReport) -> Table:
+def load_report(report: LoadReport) -> Group:
     plan = report.plan
-    table = _table(f"load run: {plan.clients} clients x {plan.messages} messages in #{plan.room}")
+    table = _table()
     table.add_column("figure", style="bold")
     table.add_column("value", justify="right")
     rows = [
@@ -94,7 +94,8 @@ def load_report(report: LoadReport) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    return table
+    title = f"load run: {plan.clients} clients x {plan.messages} messages in #{plan.room}"
+    return _titled(title, table)
 
 
 def _ms(value: float | None) -> str:
@@ -110,26 +111,31 @@ def metrics_heading(metrics: StackMetrics, stack: str) -> str:
     )
 
 
-def metrics_tables(metrics: StackMetrics) -> list[Table]:
+def metrics_tables(metrics: StackMetrics) -> list[Group]:
     return [_api_table(metrics), _functions_table(metrics)]
 
 
-def _table(title: str) -> Table:
-    return Table(title=title, box=None, show_edge=False, pad_edge=False, title_justify="left")
+def _table() -> Table:
+    return Table(box=None, show_edge=False, pad_edge=False)
 
 
-def _api_table(metrics: StackMetrics) -> Table:
-    api = _table(f"WebSocket API {metrics.api_id}, stage {metrics.stage}")
+def _titled(title: str, table: Table) -> Group:
+    # A table's own title wraps to the table's width; a line above it does not.
+    return Group(Text(title, style="bold"), table)
+
+
+def _api_table(metrics: StackMetrics) -> Group:
+    api = _table()
     api.add_column("metric", style="bold")
     api.add_column("window", justify="right")
     api.add_column("over time")
     for series in metrics.api:
         api.add_row(series.spec.label, _summary(series), _spark(series, metrics))
-    return api
+    return _titled(f"WebSocket API {metrics.api_id}, stage {metrics.stage}", api)
 
 
-def _functions_table(metrics: StackMetrics) -> Table:
-    functions = _table("Lambda functions")
+def _functions_table(metrics: StackMetrics) -> Group:
+    functions = _table()
     functions.add_column("function", style="bold")
     labels = [s.spec.label for s in metrics.functions[0][1]] if metrics.functions else []
     for label in labels:
@@ -138,7 +144,7 @@ def _functions_table(metrics: StackMetrics) -> Table:
     for function, rows in metrics.functions:
         cells = [_summary(series) for series in rows]
         functions.add_row(function.logical_name, *cells, _spark(rows[0], metrics))
-    return functions
+    return _titled("Lambda functions", functions)
 
 
 def _summary(series: Series) -> str:

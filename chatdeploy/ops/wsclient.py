@@ -120,8 +120,7 @@ class ChatConnection:
     async def wait_closed(self) -> str:
         """Returns how the connection ended, once the server or the network has ended it."""
         if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self._reader)
+            await asyncio.shield(self._reader)
         return self.closed or "closed"
 
     async def close(self) -> None:
