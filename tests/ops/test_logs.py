@@ -257,6 +257,32 @@ def test_follow_backs_off_when_throttled_then_recovers() -> None:
     assert messages(printed) == ["m"]
 
 
+class AlwaysThrottled:
+    """A logs client that throttles every read of one group."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    def filter_log_events(self, **request: Any) -> dict[str, Any]:
+        if request["logGroupName"] == self.group:
+            error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+            raise ClientError(error, "FilterLogEvents")  # type: ignore[arg-type]
+        event = {"timestamp": 1, "message": request["logGroupName"], "eventId": "1"}
+        return {"events": [event]}
+
+
+def test_one_throttled_group_does_not_starve_the_others() -> None:
+    world = World()
+    printed: list[LogEvent] = []
+    reader = LogReader(AlwaysThrottled(SEND.log_group), [SEND, CONNECT, DEFAULT])
+    follower = Follower(reader, 0, sleep=world.sleep)
+
+    follower.run(printed.extend, polls=3)
+
+    assert sorted(messages(printed)) == [CONNECT.log_group, DEFAULT.log_group]
+    assert world.pauses == [4.0, 5.0]
+
+
 def test_follow_ends_cleanly_on_ctrl_c(
     recorded: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,3 +297,27 @@ def test_follow_ends_cleanly_on_ctrl_c(
     assert result.code == 0
     assert result.out.count("before the interrupt") == 1
     assert "interrupted" not in result.err and "Traceback" not in result.err
+
+
+def test_short_form_condenses_lambdas_own_lines(recorded: Path, cli: Cli) -> None:
+    at = now_ms() - 1000
+    put(
+        SEND,
+        (at, "START RequestId: r-1 Version: $LATEST"),
+        (at + 1, '{"route":"sendMessage","outcome":"ok","latency_ms":3.2}'),
+        (at + 2, "END RequestId: r-1"),
+        (
+            at + 3,
+            "REPORT RequestId: r-1\tDuration: 3.25 ms\tBilled Duration: 4 ms\t"
+            "Memory Size: 512 MB\tMax Memory Used: 48 MB\tInit Duration: 139.90 ms",
+        ),
+    )
+
+    short = cli("logs", "--state-dir", str(recorded)).out.splitlines()
+    detailed = cli("logs", "--state-dir", str(recorded), "--format", "detailed").out
+
+    assert [line.split(None, 2)[2] for line in short] == [
+        "sendMessage ok 3.2ms",
+        "REPORT 3.2 ms (billed 4 ms), 48/512 MB, init 139.9 ms",
+    ]
+    assert "START RequestId: r-1" in detailed and "END RequestId: r-1" in detailed

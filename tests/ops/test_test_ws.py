@@ -251,6 +251,30 @@ def test_interactive_session_sends_joins_and_shows_history() -> None:
     assert [line.kind for line in shown if "is not a room id" in line.text] == ["error"]
 
 
+def test_interactive_session_shows_answers_after_piped_input_ends() -> None:
+    shown: list[Line] = []
+
+    async def session(gateway: FakeGateway) -> str | None:
+        connection = await open_chat(gateway.url, TOKEN, "general")
+
+        async def piped() -> AsyncIterator[str]:
+            for line in ("one\n", "/history\n"):
+                yield line
+
+        try:
+            return await Session(connection, "general", shown.append, linger=0.3).run(piped())
+        finally:
+            await connection.close()
+
+    with FakeGateway() as gateway:
+        ended = asyncio.run(session(gateway))
+
+    assert ended is None
+    texts = [line.text for line in shown]
+    assert any(text.endswith("#general t@example.com: one") for text in texts)
+    assert "history of #general: 1 message(s), oldest first" in texts
+
+
 def test_interactive_session_ends_when_the_server_closes() -> None:
     async def session(gateway: FakeGateway) -> str | None:
         connection = await open_chat(gateway.url, TOKEN, "general")
