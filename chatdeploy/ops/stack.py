@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chatdeploy.errors import ChatdeployError, UsageError
+import botocore.exceptions
+
+from chatdeploy.aws import is_loopback
+from chatdeploy.errors import AwsError, ChatdeployError, UsageError
 
 if TYPE_CHECKING:
     from chatdeploy.aws import AwsContext
@@ -54,7 +57,17 @@ class DeployedStack:
         return self.workspace.endpoint_url
 
     def aws(self, *, read_only: bool = False) -> AwsContext:
-        return self.workspace.checked_aws(read_only=read_only)
+        """AWS access, checked against the recorded account (the first call of a command)."""
+        try:
+            return self.workspace.checked_aws(read_only=read_only)
+        except botocore.exceptions.EndpointConnectionError:
+            if not is_loopback(self.endpoint_url):
+                raise
+            raise AwsError(
+                f"nothing answers at {self.endpoint_url}, where `chatdeploy local` ran stack "
+                f"{self.name}",
+                hint="start `chatdeploy local` again with the same --state-dir",
+            ) from None
 
     def output(self, key: str) -> str:
         value = self.workspace.state.outputs.get(key)

@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -162,3 +163,29 @@ def test_metrics_against_local_mode_is_no_data_not_an_error(local: Cli) -> None:
     assert result.code == 0, result.err
     assert "no data" in result.out
     assert "durations show average and maximum" in result.out
+
+
+def test_a_local_session_that_is_gone_is_one_clear_line(cli: Cli, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    document = {
+        "schema_version": 1,
+        "stack": "chat",
+        "region": "us-east-1",
+        "account": "123456789012",
+        "endpoint_url": endpoint,
+        "resources": {"auth.user_pool": {"id": "us-east-1_gone"}},
+        "outputs": {"user_pool_id": "us-east-1_gone"},
+    }
+    (state_dir / "chat.json").write_text(json.dumps(document))
+
+    result = cli("users", "list", "--state-dir", str(state_dir))
+
+    assert result.code == 1
+    assert result.error_lines == [
+        f"error: nothing answers at {endpoint}, where `chatdeploy local` ran stack chat",
+        "  hint: start `chatdeploy local` again with the same --state-dir",
+    ]
