@@ -69,7 +69,7 @@ export class ChatController {
       getToken: ({ force }) => this.#session.getIdToken({ force }),
     });
     this.#socket.addEventListener('state', (e) => this.#showState(e.detail.state));
-    this.#socket.addEventListener('open', (e) => this.#opened(e.detail.room));
+    this.#socket.addEventListener('open', () => this.#opened());
     this.#socket.addEventListener('frame', (e) => this.#frame(e.detail));
 
     this.#bindUi();
@@ -136,10 +136,11 @@ export class ChatController {
     if (state !== 'open') this.#typing.clear();
   }
 
-  #opened(connectedRoom) {
-    // The connect URL's `room` put us in the room we asked for; if the user switched while
-    // connecting, move over now.
-    if (connectedRoom !== this.#room) this.#socket.send({ action: 'joinRoom', roomId: this.#room });
+  #opened() {
+    // Always (re)join: $connect cannot post to a connection that is still opening, so this is
+    // how we get the room's presence list; it also moves us over if the user switched rooms
+    // while connecting.
+    this.#socket.send({ action: 'joinRoom', roomId: this.#room });
     this.#history.pending = [];
     this.#requestHistory('latest');
   }
