@@ -12,7 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chatdeploy.engine import Change, Found, Resource, Stage
-from chatdeploy.names import HISTORY_INDEX, ROOM_INDEX, USER_ID_INDEX
+from chatdeploy.names import HISTORY_INDEX, ROOM_INDEX
 from chatdeploy.stages.common import (
     InlineRolePolicy,
     ignore_missing,
@@ -95,8 +95,9 @@ def data_policy(ctx: DeployContext) -> dict[str, Any]:
     names = ctx.names
     tables = [names.connections_table, names.messages_table]
     table_arns = [ctx.arn("dynamodb", f"table/{table}") for table in tables]
+    # Only what the handlers use: no GetItem, no Scan, and not UserIdIndex (kept for queries
+    # by user, which no handler makes today).
     index_arns = [
-        ctx.arn("dynamodb", f"table/{names.connections_table}/index/{USER_ID_INDEX}"),
         ctx.arn("dynamodb", f"table/{names.connections_table}/index/{ROOM_INDEX}"),
         ctx.arn("dynamodb", f"table/{names.messages_table}/index/{HISTORY_INDEX}"),
     ]
@@ -106,7 +107,6 @@ def data_policy(ctx: DeployContext) -> dict[str, Any]:
             "Sid": "ChatTables",
             "Effect": "Allow",
             "Action": [
-                "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
