@@ -339,11 +339,9 @@ def _run_load(url: str, signed_in: SignedIn, plan: LoadPlan) -> None:
         report = asyncio.run(run_load(url, signed_in.id_token, plan, on_ack=advance))
     out.print(views.load_report(report))
     if not report.complete:
-        why = "hit the time limit" if report.timed_out else "lost or refused messages"
-        first_error = f"; first error: {report.errors[0]}" if report.errors else ""
         raise ChatdeployError(
-            f"load run incomplete ({why}): {report.acknowledged}/{plan.total} messages "
-            f"acknowledged{first_error}"
+            f"load run incomplete: {'; '.join(report.problems())}",
+            hint="`chatdeploy logs --since 5m` shows what the handlers did",
         )
 
 

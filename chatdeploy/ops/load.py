@@ -20,8 +20,6 @@ from chatdeploy.ops.limits import MAX_CLIENTS, MAX_MESSAGES, MAX_TIME_LIMIT
 from chatdeploy.ops.smoke import send_message_frame
 from chatdeploy.ops.wsclient import ChatConnection, Clock, ConnectionLost, Received, open_chat
 
-_CONNECT_CONCURRENCY = 10
-
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -74,9 +72,22 @@ class LoadReport:
     def acknowledged(self) -> int:
         return len(self.latencies_ms)
 
+    def problems(self) -> list[str]:
+        """What went wrong, worst first; empty for a complete run."""
+        found = []
+        if self.timed_out:
+            found.append(f"stopped at the {self.plan.time_limit:g}s time limit")
+        if self.acknowledged < self.plan.total:
+            found.append(f"{self.acknowledged}/{self.plan.total} messages acknowledged")
+        if self.deliveries < self.expected_deliveries:
+            missing = self.expected_deliveries - self.deliveries
+            found.append(f"{missing} of {self.expected_deliveries} copies to the room missing")
+        found.extend(self.errors[:1])
+        return found
+
     @property
     def complete(self) -> bool:
-        return self.acknowledged == self.plan.total and not self.errors and not self.timed_out
+        return not self.problems()
 
     @property
     def expected_deliveries(self) -> int:
@@ -218,24 +229,20 @@ async def _connect_all(
     report: LoadReport,
     clock: Clock,
 ) -> None:
-    # The first connection may wait for a fresh deploy; the others then find it up.
-    gate = asyncio.Semaphore(_CONNECT_CONCURRENCY)
-
-    async def connect(client: _Client, wait: float) -> None:
-        async with gate:
-            client.connection = await open_chat(
-                url, token, plan.room, wait=wait, clock=clock, on_frame=client.on_frame
-            )
+    """One after another: the run measures messages, not a storm of handshakes (and a
+    connection whose $connect is still running cannot receive the presence frames that the
+    others' $connect sends). The first may wait for a fresh deploy; the others find it up."""
+    for index, client in enumerate(clients):
+        client.connection = await open_chat(
+            url,
+            token,
+            plan.room,
+            wait=plan.connect_wait if index == 0 else 2.0,
+            clock=clock,
+            on_frame=client.on_frame,
+        )
         report.connected += 1
         report.connect_ms.append(client.connection.connect_seconds * 1000)
-
-    await connect(clients[0], plan.connect_wait)
-    outcomes = await asyncio.gather(
-        *(connect(client, 2.0) for client in clients[1:]), return_exceptions=True
-    )
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:
-        raise failures[0]
 
 
 async def _close_all(clients: list[_Client]) -> None:

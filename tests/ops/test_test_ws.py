@@ -342,6 +342,16 @@ def test_load_run_counts_lost_messages_and_stays_bounded() -> None:
     assert report.deliveries == 6  # each client still hears the other's messages
 
 
+def test_load_run_is_incomplete_when_copies_to_the_room_go_missing() -> None:
+    plan = LoadPlan(clients=3, messages=2, room="r", time_limit=30, message_timeout=0.3)
+
+    with FakeGateway(deliver_to_others=False) as selfish:
+        report = asyncio.run(run_load(selfish.url, TOKEN, plan))
+
+    assert report.acknowledged == 6
+    assert report.problems() == ["12 of 18 copies to the room missing"]
+
+
 def test_load_run_stops_at_the_time_limit() -> None:
     plan = LoadPlan(clients=1, messages=200, room="r", time_limit=1, message_timeout=5)
 
