@@ -39,9 +39,21 @@ if TYPE_CHECKING:
     show_default=True,
     help="Seconds a connection may last at most, as on API Gateway.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Most worker processes per function; overlapping invocations start more, as on Lambda.",
+)
 @click.option("--quiet", is_flag=True, help="Do not echo the functions' logs here.")
 def local(
-    options: Options, port: int, idle_timeout: float, max_duration: float, quiet: bool
+    options: Options,
+    port: int,
+    idle_timeout: float,
+    max_duration: float,
+    concurrency: int,
+    quiet: bool,
 ) -> None:
     """Run the whole chat on this machine, no AWS account needed; stop it with Ctrl-C.
 
@@ -59,6 +71,7 @@ def local(
         port=port,
         idle_timeout_s=idle_timeout,
         max_duration_s=max_duration,
+        max_workers=concurrency,
         echo=None if quiet else _echo,
     )
     click.echo("starting the AWS emulator and deploying the stack to it ...")

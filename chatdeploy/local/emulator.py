@@ -31,6 +31,17 @@ class Emulator:
         host, port = self._server.get_host_and_port()
         return f"http://{host}:{port}"
 
+    def function_code(self, name: str, account: str, region: str) -> bytes | None:
+        """The zip moto holds for a function (in this process's memory); None if unknown."""
+        try:
+            from moto.awslambda.models import lambda_backends
+
+            function = lambda_backends[account][region].get_function(name)
+            data = getattr(function, "code_bytes", b"")
+        except Exception:  # moto's internals may change: the caller falls back
+            return None
+        return bytes(data) if data else None
+
     def stop(self) -> None:
         if self._running:
             self._running = False

@@ -1,8 +1,9 @@
 """The code each function runs locally: the very bytes that were uploaded, checked by hash.
 
-moto reports a Code.Location it does not serve; a zip is then taken from the artifacts chatdeploy
-built for this deploy, but only the one whose SHA-256 is the function's CodeSha256. An emulator
-that does serve the location on loopback gets its zip fetched.
+Where the zip comes from, in order: Code.Location when the emulator serves it on loopback;
+the zip the in-process emulator holds (moto reports a Location it does not serve); the
+artifact built from handlers/ now. Whichever it is, its SHA-256 must be the function's
+CodeSha256, so what runs is what was deployed (handlers/ may have changed since).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import urllib.request
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +29,21 @@ def code_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def uploaded_code(lambda_client: Any, spec: FunctionSpec, built: Iterable[Artifact]) -> bytes:
+def uploaded_code(
+    lambda_client: Any,
+    spec: FunctionSpec,
+    *,
+    held: Callable[[str], bytes | None],
+    built: Iterable[Artifact],
+) -> bytes:
     """The function's zip, verified against its CodeSha256."""
     location = lambda_client.get_function(FunctionName=spec.name).get("Code", {}).get("Location")
     if location and is_loopback(location):
-        data = _fetch(location)
+        candidates: Iterator[bytes | None] = iter([_fetch(location)])
     else:
-        data = next((a.data for a in built if a.sha256 == spec.code_sha256), b"")
-    if not data or code_sha256(data) != spec.code_sha256:
+        candidates = itertools.chain([held(spec.name)], (artifact.data for artifact in built))
+    data = next((c for c in candidates if c and code_sha256(c) == spec.code_sha256), None)
+    if data is None:
         raise ChatdeployError(
             f"cannot find the code deployed as {spec.name} (CodeSha256 {spec.code_sha256})",
             hint="run `chatdeploy local` again; it redeploys from handlers/",

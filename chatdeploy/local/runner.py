@@ -38,7 +38,12 @@ from chatdeploy.local.events import ApiFacts
 from chatdeploy.local.function_code import unpack, uploaded_code
 from chatdeploy.local.gateway import Gateway, GatewaySettings
 from chatdeploy.local.lambda_logs import Echo, LogShipper
-from chatdeploy.local.workers import WorkerFleet, WorkerPlan, link_runtime_packages
+from chatdeploy.local.workers import (
+    DEFAULT_MAX_WORKERS,
+    WorkerFleet,
+    WorkerPlan,
+    link_runtime_packages,
+)
 from chatdeploy.names import API_STAGE
 from chatdeploy.packaging import build
 from chatdeploy.state import State, stack_lock
@@ -57,7 +62,7 @@ class LocalSettings:
     port: int = DEFAULT_PORT
     idle_timeout_s: float = 600.0
     max_duration_s: float = 7200.0
-    concurrency: int = 1
+    max_workers: int = DEFAULT_MAX_WORKERS
     echo: Echo | None = None
 
 
@@ -156,10 +161,17 @@ class LocalSession:
         artifacts = [build(source) for source in workspace.functions()]
         runtime = link_runtime_packages(self._scratch / "runtime")
         lambda_client = aws.client("lambda")
+        emulator = self.emulator
+        assert emulator is not None
+
+        def held(name: str) -> bytes | None:
+            return emulator.function_code(name, aws.account, workspace.region)
+
         plans = []
         for name in sorted(api.functions()):
             spec = load_function(lambda_client, name)
-            code_dir = unpack(uploaded_code(lambda_client, spec, artifacts), self._scratch / name)
+            code = uploaded_code(lambda_client, spec, held=held, built=artifacts)
+            code_dir = unpack(code, self._scratch / name)
             environment = worker_environment(spec, code_dir, workspace.region, urls)
             plans.append(WorkerPlan(spec, code_dir, environment, (runtime,)))
         facts = ApiFacts(api_id, API_STAGE, workspace.region, aws.account)
@@ -177,7 +189,7 @@ class LocalSession:
         assert deployment is not None and self._socket is not None
         aws = deployment.workspace.aws()
         shipper = LogShipper(aws.client("logs"), self.settings.echo)
-        fleet = WorkerFleet(deployment.plans, shipper, self.settings.concurrency)
+        fleet = WorkerFleet(deployment.plans, shipper, self.settings.max_workers)
         self.gateway = Gateway(deployment.api, deployment.facts, fleet, self._gateway_settings())
         frontend = FrontendServer(aws.client("s3"), deployment.bucket)
         listener = HttpListener(self._socket, LocalSite(self.gateway, frontend))

@@ -2,7 +2,7 @@
 
 A worker is `worker_main.py` in a process of its own, started in the function's unpacked zip
 with the function's configured environment. Invocations of one function queue for an idle
-worker (one per function by default, like a warm execution environment). A worker that runs
+worker (one warm worker per function, more while invocations overlap). A worker that runs
 past the function's timeout is killed and replaced, and the invocation fails as Lambda's does;
 so does one whose process dies. The invoke protocol runs over a socket of its own (see
 worker_main); the workers' stdout and stderr go to CloudWatch Logs through the LogShipper.
@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ WORKER_MAIN = Path(__file__).with_name("worker_main.py")
 # What Lambda's Python runtime provides beside the standard library.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 SPAWN_TIMEOUT_S = 30.0
+# Lambda runs overlapping invocations in separate environments; a few suffice on one machine.
+DEFAULT_MAX_WORKERS = 4
 STOP_GRACE_S = 2.0
 _LENGTH = struct.Struct(">I")
 _LINE_LIMIT = 1024 * 1024
@@ -122,11 +124,24 @@ class WorkerProcess:
                 start_new_session=True,
                 limit=_LINE_LIMIT,
             )
+        except BaseException:
+            parent_end.close()
+            raise
         finally:
             child_end.close()
-        channel = await asyncio.open_unix_connection(sock=parent_end, limit=_LINE_LIMIT)
+        try:
+            channel = await asyncio.open_unix_connection(sock=parent_end, limit=_LINE_LIMIT)
+        except BaseException:
+            parent_end.close()
+            process.kill()
+            raise
         worker = cls(plan, process, channel, stream, shipper)
-        await worker._wait_ready()
+        try:
+            await worker._wait_ready()
+        except BaseException:  # a failed start, or a cancelled one: no process is left behind
+            worker.kill()
+            await worker.wait_closed()
+            raise
         return worker
 
     @property
@@ -171,11 +186,9 @@ class WorkerProcess:
         try:
             ready = await asyncio.wait_for(self._receive(), self.plan.spawn_timeout_s)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            self.kill()
-            await self.wait_closed()
             raise ChatdeployError(
-                f"the worker of {self.label} did not start (exit status {self.process.returncode})",
-                hint="its output above says why",
+                f"the worker of {self.label} did not start",
+                hint=f"its output (console, log group {self.plan.spec.log_group}) says why",
             ) from None
         if ready.get("type") != "ready":
             raise ChatdeployError(f"the worker of {self.label} sent {ready!r} instead of ready")
@@ -208,23 +221,26 @@ def _command(plan: WorkerPlan, channel_fd: int) -> list[str]:
 
 @dataclass
 class FunctionWorkers:
-    """The workers of one function. Invocations wait for an idle worker; a worker that times out
-    or dies is killed and replaced in the background."""
+    """The workers of one function, like Lambda's execution environments: one starts with the
+    session; an invocation that finds every worker busy starts another (a cold start) up to
+    `max_workers`, beyond which invocations queue. A worker that times out or dies is killed
+    and replaced in the background."""
 
     plan: WorkerPlan
     shipper: LogShipper
-    concurrency: int = 1
+    max_workers: int = DEFAULT_MAX_WORKERS
     _idle: asyncio.Queue[WorkerProcess] = field(default_factory=asyncio.Queue)
-    _all: set[WorkerProcess] = field(default_factory=set)
-    _replacing: set[asyncio.Task[None]] = field(default_factory=set)
+    _workers: set[WorkerProcess] = field(default_factory=set)
+    _starting: int = 0
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
     _stopping: bool = False
 
     async def start(self) -> None:
-        workers = await asyncio.gather(*(self._spawn() for _ in range(self.concurrency)))
-        for worker in workers:
-            self._idle.put_nowait(worker)
+        self._idle.put_nowait(await self._spawn())
 
     async def invoke(self, event: Any, request_id: str) -> Invocation:
+        if self._idle.empty() and len(self._workers) + self._starting < self.max_workers:
+            self._start_worker()
         worker = await self._idle.get()
         timeout = float(self.plan.spec.timeout_s)
         message = {
@@ -240,20 +256,54 @@ class FunctionWorkers:
             return self._timed_out(worker, request_id, time.monotonic() - started)
         except WorkerDied:
             return self._died(worker, request_id)
+        except asyncio.CancelledError:
+            self._replace(worker)  # its late answer would be read as the next one's
+            raise
         self._idle.put_nowait(worker)
         return _invocation(request_id, result)
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._replacing:
+        for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._replacing, return_exceptions=True)
-        await asyncio.gather(*(worker.stop() for worker in self._all), return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*(worker.stop() for worker in self._workers), return_exceptions=True)
 
     async def _spawn(self) -> WorkerProcess:
         worker = await WorkerProcess.spawn(self.plan, self.shipper)
-        self._all.add(worker)
+        self._workers.add(worker)
         return worker
+
+    def _start_worker(self, replacing: WorkerProcess | None = None) -> None:
+        # Counted now, not when the task runs: invocations arriving together must see it.
+        self._starting += 1
+        self._in_background(self._add_worker(replacing))
+
+    async def _add_worker(self, replacing: WorkerProcess | None) -> None:
+        """Starts a worker for the idle queue; a replacement keeps trying until it runs."""
+        try:
+            if replacing is not None:
+                await replacing.wait_closed()
+            delay = 0.1
+            while not self._stopping:
+                try:
+                    self._idle.put_nowait(await self._spawn())
+                    return
+                except ChatdeployError as error:
+                    self.shipper.write(
+                        self.plan.spec.log_group, "chatdeploy", self.plan.spec.name, error.message
+                    )
+                    if replacing is None:
+                        return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        finally:
+            self._starting -= 1
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _timed_out(self, worker: WorkerProcess, request_id: str, elapsed: float) -> Invocation:
         limit = self.plan.spec.timeout_s
@@ -274,28 +324,13 @@ class FunctionWorkers:
         message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
         worker.log(message)
         self._replace(worker)
-        return Invocation(
-            request_id, ok=False, error={"errorType": "Runtime.ExitError", "errorMessage": message}
-        )
+        error = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        return Invocation(request_id, ok=False, error=error)
 
     def _replace(self, worker: WorkerProcess) -> None:
         worker.kill()
-        self._all.discard(worker)
-        task = asyncio.create_task(self._respawn(worker))
-        self._replacing.add(task)
-        task.add_done_callback(self._replacing.discard)
-
-    async def _respawn(self, dead: WorkerProcess) -> None:
-        await dead.wait_closed()
-        delay = 0.1
-        while not self._stopping:
-            try:
-                self._idle.put_nowait(await self._spawn())
-                return
-            except ChatdeployError as error:
-                dead.log(f"chatdeploy: could not start a new worker: {error.message}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        self._workers.discard(worker)
+        self._start_worker(replacing=worker)
 
 
 def _invocation(request_id: str, result: dict[str, Any]) -> Invocation:
@@ -309,10 +344,13 @@ class WorkerFleet:
     """Every function's workers, by function name: what the gateway invokes."""
 
     def __init__(
-        self, plans: Iterable[WorkerPlan], shipper: LogShipper, concurrency: int = 1
+        self,
+        plans: Iterable[WorkerPlan],
+        shipper: LogShipper,
+        max_workers: int = DEFAULT_MAX_WORKERS,
     ) -> None:
         self._functions = {
-            plan.spec.name: FunctionWorkers(plan, shipper, concurrency) for plan in plans
+            plan.spec.name: FunctionWorkers(plan, shipper, max_workers) for plan in plans
         }
 
     @property
