@@ -114,10 +114,6 @@ class OriginAccessControl(Resource):
         return [Change(", ".join(differing), update)]
 
     def delete(self, ctx: DeployContext, found: Found) -> None:
-        # A control in use cannot go. The distribution normally goes first (it needs this);
-        # an orphan removal, after a switch to s3-website, may come in either order.
-        if ctx.recorded(DISTRIBUTION_KEY):
-            _remove_distribution(ctx)
         current = _read_control(ctx, found.record["id"])
         if current is not None:
             cloudfront = ctx.aws.client("cloudfront")
@@ -126,6 +122,17 @@ class OriginAccessControl(Resource):
                     Id=found.record["id"], IfMatch=current["ETag"]
                 )
             )
+
+
+class _OrphanedControl(OriginAccessControl):
+    """The control, removed after a switch to s3-website. A control in use cannot go, and
+    orphans are removed in no particular order: the distribution goes first if still there."""
+
+    def delete(self, ctx: DeployContext, found: Found) -> None:
+        recorded = ctx.recorded(DISTRIBUTION_KEY)
+        if recorded:
+            _remove_distribution(ctx, recorded["id"])
+        super().delete(ctx, found)
 
 
 def _read_control(ctx: DeployContext, control_id: str) -> dict[str, Any] | None:
@@ -308,13 +315,10 @@ class Distribution(Resource):
         _remove_distribution(ctx, found.record["id"])
 
 
-def _remove_distribution(ctx: DeployContext, distribution_id: str | None = None) -> None:
+def _remove_distribution(ctx: DeployContext, distribution_id: str) -> None:
     """Disable, wait until deployed, delete with the ETag it has by then. Resumable: a
     distribution already disabled is only waited for and deleted."""
     cloudfront = ctx.aws.client("cloudfront")
-    distribution_id = distribution_id or (ctx.recorded(DISTRIBUTION_KEY) or {}).get("id")
-    if distribution_id is None:
-        return
     current = or_none(lambda: cloudfront.get_distribution_config(Id=distribution_id))
     if current is None:
         return
@@ -402,7 +406,7 @@ class CdnStage(Stage):
     def orphan(self, ctx: DeployContext, key: str) -> Resource | None:
         """After a switch to s3-website: the distribution, its OAC and its policy go."""
         removable: dict[str, Resource] = {
-            OAC_KEY: OriginAccessControl(ctx.names.origin_access_control),
+            OAC_KEY: _OrphanedControl(ctx.names.origin_access_control),
             DISTRIBUTION_KEY: Distribution(),
             POLICY_KEY: cloudfront_read_policy(),
         }
