@@ -168,7 +168,7 @@ class Engine:
         return report
 
     def destroy(self) -> Report:
-        orphans = [_Node(stage, res, set()) for stage, res in self._orphans()]
+        orphans = [_Node(stage, res, set(res.after)) for stage, res in self._orphans()]
         report = self._run(self._remove_one, reverse=True, stop_on_failure=False, extra=orphans)
         if report.ok:
             self.ctx.state.set_outputs({})
@@ -260,7 +260,7 @@ class Engine:
 
     def _prune_orphans(self) -> list[Outcome]:
         outcomes = []
-        for stage, resource in reversed(self._orphans()):
+        for stage, resource in _removal_order(self._orphans()):
             node = _Node(stage, resource, set())
             self.ctx.reporter.add(stage.name, resource.key, resource.label)
             outcomes.append(self._guarded(self._remove_one, node))
@@ -376,6 +376,19 @@ def _schedule(
             Outcome(node.stage.name, key, node.resource.label, Action.SKIPPED, ["not reached"])
         )
     return outcomes
+
+
+def _removal_order(found: list[tuple[Stage, Resource]]) -> list[tuple[Stage, Resource]]:
+    """Leftovers in reverse order of creation: one goes before those it was created after
+    (a distribution before the access control it uses)."""
+    remaining = list(reversed(found))
+    ordered = []
+    while remaining:
+        needed = {key for _, resource in remaining for key in resource.after}
+        ready = next((pair for pair in remaining if pair[1].key not in needed), remaining[0])
+        remaining.remove(ready)
+        ordered.append(ready)
+    return ordered
 
 
 def _reversed_needs(nodes: dict[str, _Node]) -> dict[str, set[str]]:
