@@ -124,17 +124,6 @@ class OriginAccessControl(Resource):
             )
 
 
-class _OrphanedControl(OriginAccessControl):
-    """The control, removed after a switch to s3-website. A control in use cannot go, and
-    orphans are removed in no particular order: the distribution goes first if still there."""
-
-    def delete(self, ctx: DeployContext, found: Found) -> None:
-        recorded = ctx.recorded(DISTRIBUTION_KEY)
-        if recorded:
-            _remove_distribution(ctx, recorded["id"])
-        super().delete(ctx, found)
-
-
 def _read_control(ctx: DeployContext, control_id: str) -> dict[str, Any] | None:
     """The control and its ETag, which every change to it must quote."""
     cloudfront = ctx.aws.client("cloudfront")
@@ -406,7 +395,7 @@ class CdnStage(Stage):
     def orphan(self, ctx: DeployContext, key: str) -> Resource | None:
         """After a switch to s3-website: the distribution, its OAC and its policy go."""
         removable: dict[str, Resource] = {
-            OAC_KEY: _OrphanedControl(ctx.names.origin_access_control),
+            OAC_KEY: OriginAccessControl(ctx.names.origin_access_control),
             DISTRIBUTION_KEY: Distribution(),
             POLICY_KEY: cloudfront_read_policy(),
         }

@@ -398,3 +398,18 @@ def test_switching_hosting_back_and_forth_leaves_only_what_the_mode_needs(
     ]
     assert len(made["distributions"]) == 1
     assert "frontend.public_policy" not in ctx.state.resources()
+
+
+def test_destroy_after_a_switch_to_s3_website_still_removes_the_cdn_in_order(
+    aws: None, tmp_path: Path
+) -> None:
+    cloudfront = Stack.new(tmp_path)
+    ok(cloudfront.up())
+    spy = Spy()
+    website = cloudfront.with_config(frontend={"hosting": "s3-website"})
+    website.hooks.append(spy)
+    report, _ = website.destroy()
+    assert report.ok, report.failures
+    deletions = [name for name, _ in spy.mutating() if name.startswith("Delete")]
+    assert deletions.index("DeleteDistribution") < deletions.index("DeleteOriginAccessControl")
+    assert inventory()["distributions"] == [] and inventory()["buckets"] == {}
