@@ -181,12 +181,19 @@ def covers(current: Any, wanted: Any) -> bool:
             key not in current or covers(current[key], value) for key, value in wanted.items()
         )
     if isinstance(wanted, list):
-        return (
-            isinstance(current, list)
-            and len(current) == len(wanted)
-            and all(covers(c, w) for c, w in zip(current, wanted, strict=True))
-        )
+        return isinstance(current, list) and _covers_in_any_order(current, wanted)
     return bool(current == wanted)
+
+
+def _covers_in_any_order(current: list[Any], wanted: list[Any]) -> bool:
+    """CloudFront may answer a list in its own order (AllowedMethods: HEAD, GET)."""
+    unmatched = list(current)
+    for item in wanted:
+        index = next((i for i, c in enumerate(unmatched) if covers(c, item)), None)
+        if index is None:
+            return False
+        del unmatched[index]
+    return not unmatched
 
 
 class Distribution(Resource):
@@ -301,28 +308,24 @@ class Distribution(Resource):
             )
 
     def delete(self, ctx: DeployContext, found: Found) -> None:
-        _remove_distribution(ctx, found.record["id"])
-
-
-def _remove_distribution(ctx: DeployContext, distribution_id: str) -> None:
-    """Disable, wait until deployed, delete with the ETag it has by then. Resumable: a
-    distribution already disabled is only waited for and deleted."""
-    cloudfront = ctx.aws.client("cloudfront")
-    current = or_none(lambda: cloudfront.get_distribution_config(Id=distribution_id))
-    if current is None:
-        return
-    config = current["DistributionConfig"]
-    if config["Enabled"]:
-        cloudfront.update_distribution(
-            Id=distribution_id,
-            IfMatch=current["ETag"],
-            DistributionConfig={**config, "Enabled": False},
+        """Disable, wait until deployed, delete with the ETag it has by then. Resumable: a
+        distribution already disabled is only waited for and deleted."""
+        cloudfront = ctx.aws.client("cloudfront")
+        distribution_id = found.record["id"]
+        current = or_none(lambda: cloudfront.get_distribution_config(Id=distribution_id))
+        if current is None:
+            return
+        config = current["DistributionConfig"]
+        if config["Enabled"]:
+            cloudfront.update_distribution(
+                Id=distribution_id,
+                IfMatch=current["ETag"],
+                DistributionConfig={**config, "Enabled": False},
+            )
+        disabled = _wait_deployed(ctx, distribution_id, "to be disabled")
+        ignore_missing(
+            lambda: cloudfront.delete_distribution(Id=distribution_id, IfMatch=disabled["ETag"])
         )
-    disabled = _wait_deployed(ctx, distribution_id, "to be disabled")
-    ignore_missing(
-        lambda: cloudfront.delete_distribution(Id=distribution_id, IfMatch=disabled["ETag"])
-    )
-    ctx.state.forget(DISTRIBUTION_KEY)
 
 
 def _wait_deployed(ctx: DeployContext, distribution_id: str, what: str) -> dict[str, Any]:

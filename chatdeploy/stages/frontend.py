@@ -220,38 +220,32 @@ class Bucket(Resource):
         ctx.record(self.key, name=self.name)
 
     def changes(self, ctx: DeployContext, found: Found) -> list[Change]:
-        s3, data = ctx.aws.client("s3"), found.data
-        changes = []
-        if data["ownership"] != [OWNERSHIP]:
-            controls = {"Rules": [{"ObjectOwnership": OWNERSHIP}]}
-            changes.append(
-                Change(
-                    "ACLs disabled (bucket owner enforced)",
-                    lambda: s3.put_bucket_ownership_controls(
-                        Bucket=self.name, OwnershipControls=controls
-                    ),
-                )
-            )
-        block = public_access_block(ctx)
-        if data["block"] != block:
-            summary = "public access block " + (
-                "lifted for a public policy" if is_website(ctx) else "on"
-            )
-            changes.append(
-                Change(
-                    summary,
-                    lambda: s3.put_public_access_block(
-                        Bucket=self.name, PublicAccessBlockConfiguration=block
-                    ),
-                )
-            )
-        changes += self._website_changes(ctx, data["website"])
-        if missing_tags(data["tags"], ctx.names.tags):
-            tagging = {"TagSet": tag_list({**data["tags"], **ctx.names.tags})}
-            changes.append(
-                Change("tags", lambda: s3.put_bucket_tagging(Bucket=self.name, Tagging=tagging))
-            )
-        return changes
+        data = found.data
+        return [
+            *self._ownership_changes(ctx, data["ownership"]),
+            *self._block_changes(ctx, data["block"]),
+            *self._website_changes(ctx, data["website"]),
+            *self._tag_changes(ctx, data["tags"]),
+        ]
+
+    def _ownership_changes(self, ctx: DeployContext, ownership: list[str]) -> list[Change]:
+        if ownership == [OWNERSHIP]:
+            return []
+        controls = {"Rules": [{"ObjectOwnership": OWNERSHIP}]}
+        enforce = lambda: ctx.aws.client("s3").put_bucket_ownership_controls(  # noqa: E731
+            Bucket=self.name, OwnershipControls=controls
+        )
+        return [Change("ACLs disabled (bucket owner enforced)", enforce)]
+
+    def _block_changes(self, ctx: DeployContext, current: dict[str, bool]) -> list[Change]:
+        wanted = public_access_block(ctx)
+        if current == wanted:
+            return []
+        put = lambda: ctx.aws.client("s3").put_public_access_block(  # noqa: E731
+            Bucket=self.name, PublicAccessBlockConfiguration=wanted
+        )
+        lifted = "lifted for a public policy" if is_website(ctx) else "on"
+        return [Change(f"public access block {lifted}", put)]
 
     def _website_changes(self, ctx: DeployContext, has_website: bool) -> list[Change]:
         s3 = ctx.aws.client("s3")
@@ -264,6 +258,15 @@ class Bucket(Resource):
             stop = lambda: s3.delete_bucket_website(Bucket=self.name)  # noqa: E731
             return [Change("static website hosting off", stop)]
         return []
+
+    def _tag_changes(self, ctx: DeployContext, tags: dict[str, str]) -> list[Change]:
+        if not missing_tags(tags, ctx.names.tags):
+            return []
+        tagging = {"TagSet": tag_list({**tags, **ctx.names.tags})}
+        put = lambda: ctx.aws.client("s3").put_bucket_tagging(  # noqa: E731
+            Bucket=self.name, Tagging=tagging
+        )
+        return [Change("tags", put)]
 
     def delete(self, ctx: DeployContext, found: Found) -> None:
         s3 = ctx.aws.client("s3")
@@ -403,7 +406,7 @@ class FrontendFiles(Resource):
     def delete(self, ctx: DeployContext, found: Found) -> None:
         _delete_objects(ctx, self.bucket, [{"Key": key} for key in sorted(found.data)])
 
-    def wanted(self, ctx: DeployContext) -> dict[str, SiteObject]:
+    def _wanted(self, ctx: DeployContext) -> dict[str, SiteObject]:
         objects = {item.key: item for item in site_objects(self.source)}
         config = json.dumps(web_config(ctx), indent=2) + "\n"
         objects[CONFIG_FILE] = SiteObject(CONFIG_FILE, config.encode())
@@ -412,7 +415,7 @@ class FrontendFiles(Resource):
     def _sync(self, ctx: DeployContext, etags: dict[str, str]) -> list[Change]:
         """Uploads, the page and its config last (a visitor never gets a page whose files are
         not there yet), then deletions."""
-        wanted = self.wanted(ctx)
+        wanted = self._wanted(ctx)
         stale = [item for item in wanted.values() if etags.get(item.key) != item.etag]
         stale.sort(key=lambda item: (item.cache_control == PAGE_CACHE, item.key))
         uploads = [Change(f"upload {item.key}", self._upload(ctx, item)) for item in stale]

@@ -32,6 +32,7 @@ from chatdeploy.stages.cdn import (
     OAC_KEY,
     CdnStage,
     Distribution,
+    covers,
 )
 
 DISTRIBUTION_ID = "E2EXAMPLE"
@@ -215,6 +216,24 @@ def test_two_tagged_distributions_are_a_conflict_not_a_guess(aws: None, tmp_path
     assert failure.error is not None
     assert "found 2 CloudFront distributions" in failure.error.message
     assert len(_distributions()) == 2
+
+
+def test_a_config_as_cloudfront_reports_it_matches_what_was_asked() -> None:
+    """CloudFront adds fields and orders some lists its own way; neither is a change."""
+    asked = {
+        "AllowedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    reported = {
+        "AllowedMethods": {"Quantity": 2, "Items": ["HEAD", "GET"]},
+        "S3OriginConfig": {"OriginAccessIdentity": "", "OriginReadTimeout": 30},
+        "SmoothStreaming": False,
+    }
+    assert covers(reported, asked)
+    assert not covers({**reported, "AllowedMethods": {"Quantity": 1, "Items": ["GET"]}}, asked)
+    legacy_identity = {"OriginAccessIdentity": "origin-access-identity/cloudfront/E1"}
+    assert not covers({**reported, "S3OriginConfig": legacy_identity}, asked)
+    assert covers({}, asked)  # not reported at all (moto): nothing to compare
 
 
 # -- removal as AWS requires it: checked call by call with a Stubber ----------------------------
