@@ -100,7 +100,7 @@ class User:
 def check_email(email: str) -> str:
     if not _EMAIL.match(email):
         raise UsageError(f"{email!r} is not an e-mail address", hint="users sign in by e-mail")
-    return email.strip()
+    return email
 
 
 class UserDirectory:
