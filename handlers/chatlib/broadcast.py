@@ -7,13 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatlib import aws, store
+from chatlib import aws, clock, store
 from chatlib.frames import encode
 
 # One pool per container, reused by every invocation; its threads start on first use.
 _pool = ThreadPoolExecutor(max_workers=aws.FANOUT_WORKERS, thread_name_prefix="fanout")
 
-_SENT, _GONE, _FORGOTTEN = "sent", "gone", "forgotten"
+_SENT, _GONE, _FORGOTTEN, _CONNECTING = "sent", "gone", "forgotten", "connecting"
+# Longer than an authorizer plus a $connect integration can take (API Gateway's 29 s limit):
+# a row this young that answers 410 may be a connection still being accepted.
+CONNECT_GRACE_MS = 30_000
 
 
 @dataclass
@@ -50,7 +53,8 @@ def deliver(
     delivery = _tally(recipients, results, keep)
     if delivery.gone:
         aws.dynamodb()  # likewise created before the workers need it
-    for outcome in _in_parallel(_forget, delivery.gone):
+    settled = clock.now_ms() - CONNECT_GRACE_MS
+    for outcome in _in_parallel(lambda gone: _forget(gone, settled), delivery.gone):
         if outcome != _FORGOTTEN:
             delivery.not_forgotten[outcome] = delivery.not_forgotten.get(outcome, 0) + 1
     return delivery
@@ -67,10 +71,12 @@ def _in_parallel(task: Callable[[str], str], connection_ids: list[str]) -> list[
     return list(_pool.map(task, connection_ids))
 
 
-def _forget(connection_id: str) -> str:
+def _forget(connection_id: str, connected_before_ms: int) -> str:
     """Best effort: a stale row that stays is retried by the next fan-out, or expires by TTL."""
     try:
-        store.forget_connection(connection_id)
+        store.forget_connection(connection_id, connected_before_ms)
+    except store.StillConnecting:
+        return _CONNECTING
     except Exception as error:
         return aws.error_code(error) or type(error).__name__
     return _FORGOTTEN

@@ -75,12 +75,27 @@ def move_connection(connection_id: str, room_id: str) -> str | None:
     return old if isinstance(old, str) else None
 
 
-def forget_connection(connection_id: str) -> None:
-    """Deletes a stale row (one API Gateway reported gone). DeleteItem, not BatchWriteItem:
-    the execution role grants only the calls the handlers make one item at a time."""
-    aws.dynamodb().delete_item(
-        TableName=load_settings().connections_table, Key=_typed({"connectionId": connection_id})
-    )
+class StillConnecting(Exception):
+    """The row is younger than the connect grace: its 410 may only mean $connect is running."""
+
+
+def forget_connection(connection_id: str, connected_before_ms: int) -> None:
+    """Deletes a stale row (one API Gateway reported gone), but only one stored before
+    `connected_before_ms`: API Gateway also answers 410 for a connection whose own $connect has
+    not finished yet, and that row must stay. DeleteItem, not BatchWriteItem: the execution
+    role grants only the calls the handlers make one item at a time."""
+    try:
+        aws.dynamodb().delete_item(
+            TableName=load_settings().connections_table,
+            Key=_typed({"connectionId": connection_id}),
+            ConditionExpression="attribute_not_exists(#at) OR #at < :settled",
+            ExpressionAttributeNames={"#at": "connectedAt"},
+            ExpressionAttributeValues={":settled": {"N": str(connected_before_ms)}},
+        )
+    except Exception as error:
+        if aws.error_code(error) == "ConditionalCheckFailedException":
+            raise StillConnecting(connection_id) from None
+        raise
 
 
 def room_members(room_id: str) -> list[Member]:

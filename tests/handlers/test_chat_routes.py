@@ -306,6 +306,23 @@ def test_gone_members_are_removed_but_the_sender_never_is(
     assert posts.recipients("message") == ["conn-cem"]
 
 
+def test_a_connection_still_being_accepted_is_not_removed_for_its_410(
+    tables: Tables, posts: ManagementRecorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """API Gateway answers 410 to a post for a connection whose own $connect is still running;
+    clients connecting at the same moment must not delete each other's rows."""
+    tables.add_connections([("conn-ana", ANA, "general")])
+    assert connect.handler(connect_event("conn-ben", BEN), None)["statusCode"] == 200
+    posts.gone = {"conn-ben"}
+    capsys.readouterr()
+
+    send({"action": "sendMessage", "roomId": "general", "message": "welcome"})
+
+    assert sorted(tables.connections()) == ["conn-ana", "conn-ben"]
+    [line] = log_lines(capsys)
+    assert (line["gone"], line["notForgotten"]) == (1, {"connecting": 1})
+
+
 def test_a_message_is_delivered_even_when_stale_rows_cannot_be_deleted(
     tables: Tables,
     posts: ManagementRecorder,
@@ -315,7 +332,7 @@ def test_a_message_is_delivered_even_when_stale_rows_cannot_be_deleted(
     tables.add_connections([("conn-ana", ANA, "general"), ("conn-ben", BEN, "general")])
     posts.gone = {"conn-ben"}
 
-    def denied(connection_id: str) -> None:
+    def denied(connection_id: str, connected_before_ms: int) -> None:
         error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
         raise ClientError(error, "DeleteItem")
 
