@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("chatdeploy.commands.operate:metrics", "API Gateway and Lambda metrics."),
 }
 
+# Commands that change the stack: an interrupted one can simply be run again.
+CHANGING_COMMANDS = frozenset({"up", "destroy", "local"})
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -59,7 +62,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    verbose = any(arg in {"-v", "--verbose"} for arg in (argv or sys.argv[1:]))
+    args = argv if argv is not None else sys.argv[1:]
+    verbose = any(arg in {"-v", "--verbose"} for arg in args)
     try:
         cli.main(args=argv, prog_name="chatdeploy", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -71,9 +75,9 @@ def main(argv: list[str] | None = None) -> None:
         usage.show()
         sys.exit(2 if isinstance(usage, click.UsageError) else usage.exit_code)
     except KeyboardInterrupt:
-        click.echo(
-            "\ninterrupted; what was made is recorded, run the command again to go on", err=True
-        )
+        changing = bool(args) and args[0] in CHANGING_COMMANDS
+        resume = "; what was made is recorded, run the command again to go on" if changing else ""
+        click.echo(f"\ninterrupted{resume}", err=True)
         sys.exit(130)
     except Exception as error:
         sys.exit(_report_failure(error, verbose))
