@@ -116,13 +116,13 @@ class LocalSession:
         self.emulator = Emulator()
         urls = self.urls(self.emulator.start())
         workspace = self._workspace(urls.emulator)
+        self._state_path = workspace.state.path
         with stack_lock(self.options.state_dir, self.config.stack, "local"):
             ctx = workspace.context(
                 reporter=self.reporter,
                 local=LocalEndpoints(websocket_url=urls.websocket, emulator_url=urls.emulator),
             )
             report = workspace.engine(ctx).up()
-        self._state_path = workspace.state.path
         if not report.ok:
             failed = "; ".join(f"{o.label}: {' '.join(o.details)}" for o in report.failures)
             raise StageFailed(f"deploying to the emulator failed: {failed}")
