@@ -19,6 +19,8 @@ PASSWORD_POLICY = {
     "RequireSymbols": False,
 }
 AUTH_FLOWS = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
+READ_ATTRIBUTES = ["email", "email_verified", "name"]
+WRITE_ATTRIBUTES = ["email", "name"]
 
 
 class UserPool(Resource):
@@ -154,6 +156,10 @@ class AppClient(Resource):
             },
             "PreventUserExistenceErrors": "ENABLED",
             "EnableTokenRevocation": True,
+            # The web app signs up with email + an optional display name and shows `name` from
+            # the ID token; nothing else needs to be readable or writable by this client.
+            "ReadAttributes": READ_ATTRIBUTES,
+            "WriteAttributes": WRITE_ATTRIBUTES,
         }
 
     def find(self, ctx: DeployContext) -> Found | None:
@@ -201,7 +207,7 @@ class AppClient(Resource):
         differing = [
             name
             for name, value in wanted.items()
-            if (sorted(client.get(name, [])) if name == "ExplicitAuthFlows" else client.get(name))
+            if (sorted(client.get(name, [])) if isinstance(value, list) else client.get(name))
             != value
         ]
         if not differing:

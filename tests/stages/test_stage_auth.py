@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,28 @@ def test_the_app_client_has_no_secret_and_only_the_guides_flows(
         "AccessToken": "minutes",
         "RefreshToken": "days",
     }
+
+
+def test_a_display_name_given_at_sign_up_is_in_the_id_token(aws: None, tmp_path: Path) -> None:
+    """The chat shows `name` from the ID token; the client must be allowed to write and read it."""
+    recorded = ok(Stack.new(tmp_path).up()).state.resources()
+    pool_id, client_id = recorded["auth.user_pool"]["id"], recorded["auth.client"]["id"]
+    email, password = "ana@example.com", "Passw0rdPassw0rd"
+    idp().sign_up(
+        ClientId=client_id,
+        Username=email,
+        Password=password,
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "name", "Value": "Ana"}],
+    )
+    idp().admin_confirm_sign_up(UserPoolId=pool_id, Username=email)
+    tokens = idp().initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )["AuthenticationResult"]
+    payload = tokens["IdToken"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert (claims["name"], claims["email"], claims["token_use"]) == ("Ana", email, "id")
 
 
 def test_the_identity_pool_trusts_only_this_client_and_no_guests(
