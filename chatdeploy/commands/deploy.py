@@ -71,7 +71,8 @@ def plan(options: Options) -> None:
     ui.render_plan(out, report)
     leftovers = engine.orphans()
     if leftovers:
-        out.print(f"and delete what handlers/ no longer has: {', '.join(leftovers)}")
+        listed = ", ".join(leftovers)
+        out.print(f"and delete what the config and handlers/ no longer want: {listed}")
 
 
 @click.command()
@@ -207,9 +208,9 @@ def _confirm(question: str, yes: bool) -> None:
 
 def _confirm_leftovers(leftovers: list[str], yes: bool) -> None:
     if leftovers:
-        _confirm(
-            f"up will delete what handlers/ no longer has: {', '.join(leftovers)}. Go on?", yes
-        )
+        listed = ", ".join(leftovers)
+        question = f"up will delete what the config and handlers/ no longer want: {listed}. Go on?"
+        _confirm(question, yes)
 
 
 def _outputs(workspace: Workspace) -> dict[str, Any]:
