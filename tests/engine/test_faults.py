@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -18,6 +17,7 @@ from chatdeploy.engine import Action
 from chatdeploy.errors import LockedError, StateError
 from chatdeploy.state import stack_lock
 
+from snapshot import whole_stack as inventory
 from support import actions, open_workspace, up
 
 
@@ -41,52 +41,6 @@ class CrashAfter:
             self.count += 1
             if self.count > self.limit:
                 raise SimulatedCrash(f"crash after call {self.limit}")
-
-
-def inventory() -> dict[str, Any]:
-    """What exists in the (mocked) account, in a form two runs can be compared by."""
-    apigw = boto3.client("apigatewayv2")
-    apis = apigw.get_apis()["Items"]
-    lambda_ = boto3.client("lambda")
-    functions = {
-        f["FunctionName"]: (f["CodeSha256"], f["MemorySize"], f["Role"])
-        for f in lambda_.list_functions()["Functions"]
-    }
-    iam = boto3.client("iam")
-    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
-    return {
-        "tables": sorted(boto3.client("dynamodb").list_tables()["TableNames"]),
-        "functions": functions,
-        "permissions": {
-            name: len(json.loads(lambda_.get_policy(FunctionName=name)["Policy"])["Statement"])
-            for name in functions
-        },
-        "log_groups": sorted(
-            g["logGroupName"] for g in boto3.client("logs").describe_log_groups()["logGroups"]
-        ),
-        "apis": [
-            (
-                api["Name"],
-                sorted(r["RouteKey"] for r in apigw.get_routes(ApiId=api["ApiId"])["Items"]),
-                len(apigw.get_integrations(ApiId=api["ApiId"])["Items"]),
-                [s["StageName"] for s in apigw.get_stages(ApiId=api["ApiId"])["Items"]],
-            )
-            for api in apis
-        ],
-        "roles": {
-            role: sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) for role in roles
-        },
-        "user_pools": [
-            p["Name"]
-            for p in boto3.client("cognito-idp").list_user_pools(MaxResults=60)["UserPools"]
-        ],
-        "identity_pools": [
-            p["IdentityPoolName"]
-            for p in boto3.client("cognito-identity").list_identity_pools(MaxResults=60)[
-                "IdentityPools"
-            ]
-        ],
-    }
 
 
 def clean_run(state_dir: Path) -> tuple[dict[str, Any], int]:
