@@ -159,9 +159,13 @@ def _handlers_override() -> Path | None:
 
 
 def _ambient_region(profile: str | None) -> str | None:
+    """AWS_REGION (which botocore itself does not read), else AWS_DEFAULT_REGION or the
+    profile's region, as boto3 resolves them."""
     import boto3
     import botocore.exceptions
 
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
     try:
         region: str | None = boto3.Session(profile_name=profile).region_name
         return region

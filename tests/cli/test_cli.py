@@ -172,3 +172,12 @@ def test_a_locked_stack_is_refused_clearly(
     error = capsys.readouterr().err
     assert "stack 'chat' is locked by pid" in error
     assert "`chatdeploy destroy`" in error
+
+
+def test_aws_region_alone_is_enough(
+    in_tmp: Path, aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert run("status", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["region"] == "eu-west-1"
