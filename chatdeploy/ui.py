@@ -115,22 +115,31 @@ class LiveReporter:
         return Group(title, table)
 
 
+_QUIET_STATUSES = {"checking", "waiting"}
+_QUIET_ACTIONS = {Action.UNCHANGED, Action.ABSENT}
+
+
 @dataclass
 class PlainReporter:
-    """One line per finished resource: for logs, CI and -v."""
+    """A line per change as it starts and as it ends: for logs, CI and -v. Resources that need
+    nothing are only counted in the summary."""
 
     out: Console
     warnings: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def add(self, stage: str, key: str, label: str) -> None:
-        pass
+        self.labels[key] = label
 
     def update(self, key: str, status: str, detail: str = "") -> None:
-        if status == "waiting":
+        if status in _QUIET_STATUSES:
             return
-        self.out.print(f"  {escape(key)}: {status} {escape(detail)}".rstrip())
+        label = self.labels.get(key, key)
+        self.out.print(f"  {escape(label)}: {status} {escape(detail)}".rstrip())
 
     def done(self, outcome: Outcome) -> None:
+        if outcome.action in _QUIET_ACTIONS:
+            return
         details = f" ({escape('; '.join(outcome.details))})" if outcome.details else ""
         self.out.print(f"  {escape(outcome.label)}: {outcome.action.value}{details}")
 
