@@ -162,7 +162,7 @@ class RetryPolicy:
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # An emulator on this machine accepts any credentials; fixed ones mean `chatdeploy local` and
 # the commands run against it need no AWS account at all.
-_EMULATOR_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 def is_loopback(endpoint_url: str | None) -> bool:
@@ -174,7 +174,7 @@ def is_loopback(endpoint_url: str | None) -> bool:
 
 def _session(region: str, profile: str | None, endpoint_url: str | None) -> boto3.Session:
     if is_loopback(endpoint_url) and profile is None:
-        return boto3.Session(region_name=region, **_EMULATOR_CREDENTIALS)
+        return boto3.Session(region_name=region, **EMULATOR_CREDENTIALS)
     return boto3.Session(profile_name=profile, region_name=region)
 
 

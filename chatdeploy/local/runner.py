@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatdeploy.aws import is_loopback
+from chatdeploy.aws import EMULATOR_CREDENTIALS, is_loopback
 from chatdeploy.config import Config, load_config
 from chatdeploy.context import LocalEndpoints, Reporter
 from chatdeploy.errors import LockedError, StageFailed, StateError, UsageError
@@ -51,8 +51,6 @@ from chatdeploy.workspace import Options, Workspace
 
 DEFAULT_PORT = 8080
 DEFAULT_REGION = "us-east-1"
-# Any credentials do for the emulator; these are the ones chatdeploy.aws gives loopback endpoints.
-EMULATOR_ACCESS_KEY = "local"
 API_KEY = "websocket_api.api"
 FRONTEND_BUCKET_KEY = "frontend.bucket"
 
@@ -273,8 +271,8 @@ def worker_environment(
         **spec.environment,
         "AWS_ENDPOINT_URL": urls.emulator,
         "MANAGEMENT_API_ENDPOINT": urls.management,
-        "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": EMULATOR_ACCESS_KEY,
+        "AWS_ACCESS_KEY_ID": EMULATOR_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": EMULATOR_CREDENTIALS["aws_secret_access_key"],
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_EC2_METADATA_DISABLED": "true",
