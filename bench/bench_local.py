@@ -5,7 +5,7 @@ gateway with 100 clients in one room (the real handlers, moto, the worker proces
 
 `chatdeploy local` runs as a real process (what a user starts); the clients run here. Each
 message carries its send time; latency is send -> delivery, over every recipient, the sender
-included (that delivery is its acknowledgement). Two loads:
+included (that delivery is its acknowledgement). After a warm-up (cold starts), two loads:
 - one message at a time (one sender, waits for its own delivery before the next);
 - sustained: every sender sends its next message as soon as its previous one came back.
 """
@@ -182,6 +182,9 @@ async def run_load(
         token = tokens[number % len(tokens)]
         sockets.append(await connect(f"{url}?room={ROOM}&token={token}", max_queue=None))
     await asyncio.sleep(1.0)  # the presence frames of the joins settle
+    # Warm-up, not measured: the workers' first invocations import boto3 (a cold start), and
+    # the overlapping ones start the extra workers Lambda would start too.
+    await measure(sockets, sockets[:senders], 2)
     quiet, quiet_s = await measure(sockets, sockets[:1], messages)
     busy, busy_s = await measure(sockets, sockets[:senders], messages)
     await asyncio.gather(*(ws.close() for ws in sockets))
