@@ -46,13 +46,13 @@ from chatdeploy.local.workers import (
 )
 from chatdeploy.names import API_STAGE
 from chatdeploy.packaging import build
+from chatdeploy.stages.frontend import BUCKET_KEY as FRONTEND_BUCKET_KEY
+from chatdeploy.stages.websocket_api import API_KEY
 from chatdeploy.state import State, stack_lock
 from chatdeploy.workspace import Options, Workspace
 
 DEFAULT_PORT = 8080
 DEFAULT_REGION = "us-east-1"
-API_KEY = "websocket_api.api"
-FRONTEND_BUCKET_KEY = "frontend.bucket"
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,8 @@ class LocalSession:
         clear_stale_state(self.options.state_dir, self.config.stack)
         self._socket = bind_port(self.settings.port)
         self.emulator = Emulator()
-        urls = self.urls(self.emulator.start())
+        self.emulator.start()
+        urls = self.urls
         workspace = self._workspace(urls.emulator)
         self._state_path = workspace.state.path
         with stack_lock(self.options.state_dir, self.config.stack, "local"):
@@ -128,15 +129,16 @@ class LocalSession:
         self.deployment = self._read_deployment(workspace, urls)
         return urls
 
-    def urls(self, emulator_url: str | None = None) -> LocalUrls:
-        assert self._socket is not None
+    @property
+    def urls(self) -> LocalUrls:
+        assert self._socket is not None and self.emulator is not None
         port = self._socket.getsockname()[1]
         base = f"http://{LOOPBACK}:{port}"
         return LocalUrls(
             page=f"{base}/",
             websocket=f"ws://{LOOPBACK}:{port}/{API_STAGE}",
             management=f"{base}/{API_STAGE}",
-            emulator=emulator_url or (self.emulator.url if self.emulator else ""),
+            emulator=self.emulator.url,
         )
 
     def _workspace(self, emulator_url: str) -> Workspace:
@@ -156,24 +158,31 @@ class LocalSession:
         aws = workspace.aws()
         api_id = str((workspace.state.get(API_KEY) or {})["id"])
         api = load_api(aws.client("apigatewayv2"), api_id, API_STAGE)
+        plans = self._worker_plans(workspace, sorted(api.functions()), urls)
+        facts = ApiFacts(api_id, API_STAGE, workspace.region, aws.account)
+        return Deployment(workspace, api, facts, plans, _frontend_bucket(workspace))
+
+    def _worker_plans(
+        self, workspace: Workspace, functions: list[str], urls: LocalUrls
+    ) -> list[WorkerPlan]:
+        """Each function's configuration and uploaded zip, unpacked into a directory of its own."""
+        aws, emulator = workspace.aws(), self.emulator
+        assert emulator is not None
+        lambda_client = aws.client("lambda")
         artifacts = [build(source) for source in workspace.functions()]
         runtime = link_runtime_packages(self._scratch / "runtime")
-        lambda_client = aws.client("lambda")
-        emulator = self.emulator
-        assert emulator is not None
 
         def held(name: str) -> bytes | None:
             return emulator.function_code(name, aws.account, workspace.region)
 
         plans = []
-        for name in sorted(api.functions()):
+        for name in functions:
             spec = load_function(lambda_client, name)
             code = uploaded_code(lambda_client, spec, held=held, built=artifacts)
             code_dir = unpack(code, self._scratch / name)
             environment = worker_environment(spec, code_dir, workspace.region, urls)
             plans.append(WorkerPlan(spec, code_dir, environment, (runtime,)))
-        facts = ApiFacts(api_id, API_STAGE, workspace.region, aws.account)
-        return Deployment(workspace, api, facts, plans, _frontend_bucket(workspace))
+        return plans
 
     # -- serve -------------------------------------------------------------------------------
 
