@@ -256,7 +256,7 @@ def clear_stale_state(state_dir: Path, stack: str) -> None:
     if endpoint and answers(endpoint):
         raise LockedError(
             f"another `chatdeploy local` is running for stack {stack!r} (emulator {endpoint})",
-            hint="stop it first, or use another --state-dir",
+            hint=f"stop it first or use another --state-dir; if none runs, delete {state.path}",
         )
     state.delete_file()
 
