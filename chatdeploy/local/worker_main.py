@@ -128,15 +128,24 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+class _RequestId(logging.Filter):
+    """Puts the request being handled on every log record, as `aws_request_id`."""
+
+    current = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.current
+        return True
+
+
 def _configure_logging() -> None:
     """Like Lambda's Python runtime: the root logger writes to stdout with the request id."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(message)s", "%Y-%m-%dT%H:%M:%S"
-        )
-    )
-    logging.Formatter.converter = time.gmtime
+    handler.addFilter(_RequestId())
+    layout = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
+    formatter = logging.Formatter(layout, "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
     logging.getLogger().addHandler(handler)
 
 
@@ -166,6 +175,7 @@ def _invoke(
     init_ms: float | None,
 ) -> dict[str, Any]:
     request_id = str(message.get("requestId", ""))
+    _RequestId.current = request_id
     print(f"START RequestId: {request_id} Version: $LATEST", flush=True)
     started = time.perf_counter()
     if handler is None:

@@ -17,10 +17,11 @@ from chatdeploy.local.lambda_logs import LogShipper
 from chatdeploy.local.workers import FunctionWorkers, Invocation, WorkerPlan, link_runtime_packages
 
 HANDLER = """
-import json, os, sys, time
+import json, logging, os, sys, time
 
 def handler(event, context):
     print("got", json.dumps(event))
+    logging.warning("careful")
     print("to stderr", file=sys.stderr)
     if event.get("raise"):
         raise ValueError("bad input")
@@ -100,6 +101,7 @@ def test_an_answer_with_the_context_and_log_lines_like_lambdas(code: Path, logs:
     messages = [message for _, _, message in logs.lines]
     assert messages[0] == "START RequestId: r0 Version: $LATEST"
     assert 'got {"a": 1}' in messages and "to stderr" in messages
+    assert any(m.startswith("[WARNING]\t") and m.endswith("Z\tr0\tcareful") for m in messages)
     assert any(
         m.startswith("REPORT RequestId: r0\tDuration:") and "Init Duration" in m for m in messages
     )
