@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chatdeploy.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("chatdeploy.yaml")
-STACK_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
+# Lowercase words joined by single hyphens: it must also make valid bucket, role and pool names.
+STACK_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 
 
 class _Section(BaseModel):
@@ -103,7 +104,7 @@ class CdnConfig(_Section):
 
 
 class Config(_Section):
-    stack: Annotated[str, Field(pattern=STACK_PATTERN)] = "chat"
+    stack: Annotated[str, Field(pattern=STACK_PATTERN, max_length=24)] = "chat"
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] | None = None
     tables: TablesConfig = TablesConfig()
     functions: FunctionsConfig = FunctionsConfig()
