@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Emulator, chatdeploy, finish
+from fault_kit import Emulator, chatdeploy, finish
 
 
 def test_a_second_up_is_refused_and_the_state_stays_whole(

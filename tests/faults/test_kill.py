@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Emulator, chatdeploy, finish, recorded_keys
+from fault_kit import Emulator, chatdeploy, finish, recorded_keys
 
 from snapshot import whole_stack
 
