@@ -173,7 +173,7 @@ def is_loopback(endpoint_url: str | None) -> bool:
 
 
 def _session(region: str, profile: str | None, endpoint_url: str | None) -> boto3.Session:
-    if is_loopback(endpoint_url) and profile is None:
+    if is_loopback(endpoint_url):  # whatever AWS_PROFILE says: an emulator takes any key
         return boto3.Session(region_name=region, **EMULATOR_CREDENTIALS)
     return boto3.Session(profile_name=profile, region_name=region)
 

@@ -48,6 +48,7 @@ class LocalEndpoints:
 
     websocket_url: str
     emulator_url: str
+    page_url: str
 
 
 @dataclass

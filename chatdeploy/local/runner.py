@@ -119,13 +119,14 @@ class LocalSession:
         with stack_lock(self.options.state_dir, self.config.stack, "local"):
             ctx = workspace.context(
                 reporter=self.reporter,
-                local=LocalEndpoints(websocket_url=urls.websocket, emulator_url=urls.emulator),
+                local=LocalEndpoints(
+                    websocket_url=urls.websocket, emulator_url=urls.emulator, page_url=urls.page
+                ),
             )
             report = workspace.engine(ctx).up()
         if not report.ok:
             failed = "; ".join(f"{o.label}: {' '.join(o.details)}" for o in report.failures)
             raise StageFailed(f"deploying to the emulator failed: {failed}")
-        workspace.state.set_outputs({**workspace.state.outputs, "frontend_url": urls.page})
         self.deployment = self._read_deployment(workspace, urls)
         return urls
 

@@ -34,6 +34,7 @@ from chatdeploy.stages.frontend import (
     bucket_name,
     forget_invalidations,
     is_website,
+    page_url,
     pending_invalidations,
 )
 
@@ -410,6 +411,6 @@ class CdnStage(Stage):
         recorded = ctx.recorded(DISTRIBUTION_KEY) or {}
         return {
             "distribution_id": recorded.get("id"),
-            "frontend_url": f"https://{recorded['domain']}" if recorded else None,
+            "frontend_url": page_url(ctx, f"https://{recorded['domain']}" if recorded else None),
             "distribution_status": recorded.get("status"),
         }

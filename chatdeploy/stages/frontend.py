@@ -101,6 +101,11 @@ def bucket_arn(ctx: DeployContext, path: str = "") -> str:
     return f"arn:{ctx.aws.partition}:s3:::{bucket_name(ctx)}{path}"
 
 
+def page_url(ctx: DeployContext, hosted_at: str | None) -> str | None:
+    """Where people open the app: the local server under `chatdeploy local`, else `hosted_at`."""
+    return ctx.local.page_url if ctx.local else hosted_at
+
+
 def website_url(ctx: DeployContext) -> str:
     separator = "-" if ctx.region in _DASH_WEBSITE_REGIONS else "."
     return f"http://{bucket_name(ctx)}.s3-website{separator}{ctx.region}.amazonaws.com"
@@ -552,4 +557,7 @@ class FrontendStage(Stage):
         bucket = (ctx.recorded(BUCKET_KEY) or {}).get("name")
         if not is_website(ctx):
             return {"bucket": bucket}
-        return {"bucket": bucket, "frontend_url": website_url(ctx) if bucket else None}
+        return {
+            "bucket": bucket,
+            "frontend_url": page_url(ctx, website_url(ctx) if bucket else None),
+        }

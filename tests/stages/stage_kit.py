@@ -85,7 +85,9 @@ class Stack:
 
 
 LOCAL = LocalEndpoints(
-    websocket_url="ws://127.0.0.1:8080/production", emulator_url="http://127.0.0.1:5001"
+    websocket_url="ws://127.0.0.1:8080/production",
+    emulator_url="http://127.0.0.1:5001",
+    page_url="http://127.0.0.1:8080/",
 )
 
 

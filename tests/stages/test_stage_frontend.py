@@ -133,10 +133,11 @@ def test_no_call_ever_opened_the_bucket_to_the_public(deployed: dict[str, Any]) 
 def test_local_mode_points_the_page_at_the_local_gateway_and_emulator(
     aws: None, tmp_path: Path
 ) -> None:
-    ok(Stack.new(tmp_path).up(local=LOCAL))
+    ctx = ok(Stack.new(tmp_path).up(local=LOCAL))
     config = json.loads(read("config.json"))
     assert config["websocketUrl"] == LOCAL.websocket_url
     assert config["cognitoEndpoint"] == LOCAL.emulator_url
+    assert ctx.state.outputs["frontend_url"] == LOCAL.page_url
 
 
 @pytest.fixture
