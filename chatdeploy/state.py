@@ -219,7 +219,7 @@ def stack_lock(state_dir: Path, stack: str, command: str) -> Iterator[LockInfo |
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_lock_info(descriptor)
+            holder = _wait_for_lock_info(descriptor)
             who = holder.describe() if holder else "another process"
             raise LockedError(
                 f"stack {stack!r} is locked by {who}",
@@ -237,6 +237,14 @@ def stack_lock(state_dir: Path, stack: str, command: str) -> Iterator[LockInfo |
             os.ftruncate(descriptor, 0)
     finally:
         os.close(descriptor)
+
+
+def _wait_for_lock_info(descriptor: int, patience: float = 1.0) -> LockInfo | None:
+    """The holder writes who it is just after taking the lock; give it that moment."""
+    deadline = time.monotonic() + patience
+    while (info := _read_lock_info(descriptor)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return info
 
 
 def _read_lock_info(descriptor: int) -> LockInfo | None:

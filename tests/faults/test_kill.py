@@ -50,7 +50,8 @@ def kill_when(process: Any, ready: Any, timeout: float = 120) -> bool:
 def rerun_and_check(
     state_dir: Path, emulator: Emulator, expected: dict[str, Any], killed: bool
 ) -> None:
-    killed_while_locked = killed and bool(recorded_keys(state_dir))
+    lock = state_dir / "chat.lock"
+    killed_while_locked = killed and lock.exists() and lock.stat().st_size > 0
     code, output = finish(chatdeploy("up", state_dir=state_dir, endpoint=emulator.url))
     assert code == 0, output
     if killed_while_locked:
