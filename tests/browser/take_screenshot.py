@@ -2,17 +2,18 @@
 
     python tests/browser/take_screenshot.py [OUTPUT]
 
-Uses the same fake backend and Debian Chromium as the browser tests; everything on 127.0.0.1.
+Runs `chatdeploy local` and Debian Chromium as the browser tests do; everything on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from browser_helpers import PASSWORD, message_box, message_with_text, send, sign_in
-from conftest import CHROMIUM, CHROMIUM_ARGS, FRONTEND, ROOT
-from fake_backend import FakeBackend
+from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
+from local_backend import running_local_backend
 from playwright.sync_api import expect, sync_playwright
 
 CONVERSATION = [
@@ -25,8 +26,10 @@ CONVERSATION = [
 
 
 def main(output: Path) -> None:
-    backend = FakeBackend(FRONTEND).start()
-    try:
+    with (
+        tempfile.TemporaryDirectory(prefix="chatdeploy-screenshot-") as home,
+        running_local_backend(Path(home)) as backend,
+    ):
         users = {
             "ana": {"email": "ana@example.com", "password": PASSWORD, "name": "Ana"},
             "ben": {"email": "ben@example.com", "password": PASSWORD, "name": "Ben"},
@@ -58,8 +61,6 @@ def main(output: Path) -> None:
             ana.locator(".topbar").click(position={"x": 2, "y": 2})  # no focus ring in the shot
             ana.screenshot(path=str(output))
             browser.close()
-    finally:
-        backend.stop()
     print(f"wrote {output} ({output.stat().st_size // 1024} KB)")
 
 
