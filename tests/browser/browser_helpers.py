@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 PASSWORD = "Passw0rdOK"
 
@@ -37,7 +38,7 @@ def expect_connected(page: Page) -> None:
     expect(state).to_have_text("Connected")
 
 
-def message_box(page: Page):
+def message_box(page: Page) -> Locator:
     return page.get_by_role("textbox", name="Message")
 
 
@@ -47,11 +48,11 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
-def messages(page: Page):
+def messages(page: Page) -> Locator:
     return page.locator("#message-list > li.msg")
 
 
-def message_with_text(page: Page, text: str):
+def message_with_text(page: Page, text: str) -> Locator:
     return messages(page).filter(has=page.locator(".msg-text", has_text=text))
 
 
@@ -62,3 +63,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def websocket_urls(page: Page) -> list[str]:
+    """The URL of every WebSocket the page opened (recorded by conftest's new_page)."""
+    return list(page._chat_socket_urls)
+
+
+def room_of(websocket_url: str) -> str | None:
+    """The `room` a WebSocket URL asks for."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(websocket_url).query)
+    return query.get("room", [None])[0]
+
+
+def assert_no_token_in(websocket_url: str) -> None:
+    """The WebSocket URL carries the room and nothing else: no token, no JWT."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(websocket_url).query)
+    assert set(query) <= {"room"}, f"the WebSocket URL has parameters {sorted(query)}"
+    assert not re.search(r"eyJ[\w-]*\.", websocket_url), "the WebSocket URL holds a JWT"

@@ -1,9 +1,9 @@
-"""Browser tests: headless Debian Chromium driven by Playwright, against a fake backend.
+"""Browser tests: headless Debian Chromium driven by Playwright, against `chatdeploy local`.
 
-The `backend` fixture is the only place that knows what serves the app. Today it is
-fake_backend.FakeBackend; to run these tests against `chatdeploy local` instead, replace the
-fixture with one that starts it and offers the same few attributes (page_url, websocket_url,
-cognito_endpoint, client_id, create_user, drop_connections, refuse_connections).
+The `backend` fixture is the only place that knows what serves the app: one `chatdeploy local`
+process for the whole session (local_backend.py), with the real handlers and the emulator's
+Cognito. A module may override `backend` with anything offering `page_url` and `create_user`
+(test_page_resilience.py uses the fake backend for what local mode cannot do).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,12 +20,11 @@ pytest.importorskip(
     "playwright", reason="the test extra is not installed (pip install -e '.[test]')"
 )
 
-from browser_helpers import PASSWORD, unique_email
-from fake_backend import FakeBackend
+from browser_helpers import PASSWORD, assert_no_token_in, unique_email
+from local_backend import LocalBackend, running_local_backend
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-FRONTEND = ROOT / "frontend"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHATDEPLOY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,17 +40,24 @@ CHROMIUM_ARGS = [
 expect.set_options(timeout=10_000)
 
 
-@pytest.fixture(scope="session")
-def backend() -> Iterator[FakeBackend]:
-    fake = FakeBackend(FRONTEND).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+class ChatBackend(Protocol):
+    """What every backend of these tests offers."""
+
+    @property
+    def page_url(self) -> str: ...
+
+    def create_user(self, email: str, password: str, name: str) -> None: ...
 
 
 @pytest.fixture(scope="session")
-def app_url(backend: FakeBackend) -> str:
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+    """One `chatdeploy local` for the session; tests keep apart by unique users and rooms."""
+    with running_local_backend(tmp_path_factory.mktemp("chatdeploy-local")) as running:
+        yield running
+
+
+@pytest.fixture
+def app_url(backend: ChatBackend) -> str:
     """The page's URL (what `chatdeploy local` prints)."""
     return backend.page_url
 
@@ -84,16 +90,22 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Calla
         contexts.append(context)
         page = context.new_page()
         page._chat_log = []  # console errors and page errors, saved on failure
+        page._chat_socket_urls = []  # of every WebSocket the page opened
         page.on(
             "console", lambda msg, p=page: p._chat_log.append(f"console.{msg.type}: {msg.text}")
         )
         page.on("pageerror", lambda exc, p=page: p._chat_log.append(f"pageerror: {exc}"))
+        page.on("websocket", lambda ws, p=page: p._chat_socket_urls.append(ws.url))
         pages.append(page)
         return page
 
     yield _open
     for context in contexts:
         context.close()
+    # The page sends its token as a subprotocol: never in a URL (logs keep URLs).
+    for page in pages:
+        for url in page._chat_socket_urls:
+            assert_no_token_in(url)
     # Uncaught errors and CSP / Trusted Types violations fail the test that caused them.
     problems = [
         line
@@ -131,7 +143,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 @pytest.fixture
-def make_user(backend: FakeBackend) -> Callable[[str], dict[str, str]]:
+def make_user(backend: ChatBackend) -> Callable[[str], dict[str, str]]:
     """A confirmed user (admin calls, like `chatdeploy users create`): {email, password, name}."""
 
     def _make(name: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The chat web app in a real browser, end to end against the fake backend."""
+"""The chat web app in a real browser, end to end against `chatdeploy local`: the real Lambda
+handlers behind the local API Gateway, and Cognito in the emulator."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ from collections.abc import Callable
 import pytest
 from browser_helpers import (
     PASSWORD,
+    assert_no_token_in,
     expect_connected,
     message_box,
     message_with_text,
     messages,
+    room_of,
     send,
     sign_in,
     unique_email,
     unique_room,
-    wait_until,
+    websocket_urls,
 )
-from fake_backend import FakeBackend
-from playwright.sync_api import Page, expect
+from local_backend import LocalBackend
+from playwright.sync_api import Page, Request, Response, expect
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +30,7 @@ MakeUser = Callable[[str], dict[str, str]]
 
 
 def test_sign_up_in_the_page_then_two_users_talk(
-    new_page: NewPage, app_url: str, make_user: MakeUser, backend: FakeBackend
+    new_page: NewPage, app_url: str, make_user: MakeUser, backend: LocalBackend
 ) -> None:
     room = unique_room("talk")
     email = unique_email("ana")
@@ -51,12 +54,18 @@ def test_sign_up_in_the_page_then_two_users_talk(
     form.get_by_label("Password").fill(PASSWORD)
     form.get_by_role("button", name="Create account").click()
 
-    # Confirm with the emailed code (moto accepts any code), which signs Ana in.
+    # The page asks for the emailed code. No email leaves local mode: an admin confirms Ana
+    # instead, and she signs in.
     confirm = ana.locator("#confirm-form")
     expect(confirm).to_be_visible()
     expect(confirm.get_by_label("Email")).to_have_value(email)
-    confirm.get_by_label("Confirmation code").fill("123456")
-    confirm.get_by_role("button", name="Confirm account").click()
+    assert backend.user_status(email) == "UNCONFIRMED"
+    backend.confirm_sign_up(email)
+    confirm.get_by_role("button", name="Back to sign in").click()
+    signin = ana.locator("#signin-form")
+    expect(signin.get_by_label("Email")).to_have_value(email)
+    signin.get_by_label("Password").fill(PASSWORD)
+    signin.get_by_role("button", name="Sign in").click()
     expect_connected(ana)
     assert backend.user_status(email) == "CONFIRMED"
     expect(ana.locator("#me-name")).to_have_text("Ana")
@@ -145,58 +154,60 @@ def test_typing_indicator_shows_for_the_other_user(
     expect(p2.locator("#typing")).to_have_text("")
 
 
-def test_reconnects_after_the_server_drops_the_connection(
-    new_page: NewPage, app_url: str, make_user: MakeUser, backend: FakeBackend
+def test_the_page_reconnects_after_the_server_closes_its_connection(
+    new_page: NewPage, app_url: str, make_user: MakeUser, backend: LocalBackend
 ) -> None:
     room = unique_room("drop")
-    u1, u2 = make_user("Rita"), make_user("Sam")
+    rita, sam = make_user("Rita"), make_user("Sam")
     p1, p2 = new_page(), new_page()
-    sign_in(p1, app_url, u1, room)
-    sign_in(p2, app_url, u2, room)
+    p1.clock.install()  # the page's timers, held below so the backoff wait stays observable
+    with p1.expect_response(is_password_sign_in) as signed_in:
+        sign_in(p1, app_url, rita, room)
+    id_token = signed_in.value.json()["AuthenticationResult"]["IdToken"]
+    sign_in(p2, app_url, sam, room)
     send(p1, "before the drop")
     expect(message_with_text(p2, "before the drop")).to_be_visible()
-    handshakes_before = len(backend.handshakes)
-    tokens_before = {h.offered_subprotocols[-1] for h in backend.handshakes if h.status == 101}
 
-    # Drop every connection and refuse new ones for a moment, so the state is observable.
-    backend.refuse_connections = True
-    try:
-        assert backend.drop_connections() >= 2
-        for page in (p1, p2):
-            state = page.locator("#conn-state")
-            expect(state).to_have_attribute("data-state", "reconnecting")
-            expect(state).to_have_text("Reconnecting…")
-            expect(page.get_by_role("button", name="Send")).to_have_attribute(
-                "aria-disabled", "true"
-            )
-        # Let each page have a retry refused before letting them back in.
-        wait_until(
-            lambda: (
-                len({h.user_id for h in backend.handshakes[handshakes_before:] if h.status == 503})
-                == 2
-            )
-        )
-    finally:
-        backend.refuse_connections = False
+    # Close Rita's connection from the server side, as an admin's DELETE @connections does,
+    # while the page's clock stands still: it then waits before retrying until it resumes.
+    p1.clock.pause_at(p1.evaluate("Date.now()") + 1_000)
+    dropped = backend.drop_connections(rita["email"])
+    assert len(dropped) == 1
+    state = p1.locator("#conn-state")
+    expect(state).to_have_attribute("data-state", "reconnecting")
+    expect(state).to_have_text("Reconnecting…")
+    expect(p1.get_by_role("button", name="Send")).to_have_attribute("aria-disabled", "true")
+    expect(p1.get_by_role("button", name="Reconnect now")).to_be_visible()
+    expect(p2.locator("#presence-list .person-name")).to_have_text(["Sam"])  # $disconnect ran
 
-    for page in (p1, p2):
-        expect_connected(page)  # backoff retries without a click
+    p1.clock.resume()
+    expect_connected(p1)  # the backoff retry, without a click
     expect(p1.get_by_role("button", name="Reconnect now")).to_be_hidden()
-
-    # The reconnects went to the same room, with the token as a subprotocol, not in the URL.
-    again = [h for h in backend.handshakes[handshakes_before:] if h.status == 101]
-    assert len({h.user_id for h in again}) == 2
-    for handshake in again:
-        assert handshake.room == room
-        assert "token" not in handshake.path
-        assert handshake.offered_subprotocols[0] == "chatdeploy"
-        assert len(handshake.offered_subprotocols) == 2
-        # Refused attempts make the page fetch a fresh ID token before it tries again.
-        assert handshake.offered_subprotocols[1] not in tokens_before
+    expect(p2.locator("#presence-list .person-name")).to_have_text(["Rita", "Sam"])
+    reconnected = backend.connection_ids(rita["email"])
+    assert len(reconnected) == 1 and reconnected != dropped
 
     send(p1, "after the drop")
     expect(message_with_text(p2, "after the drop").locator(".msg-author")).to_have_text("Rita")
     expect(messages(p1).locator(".msg-text")).to_have_text(["before the drop", "after the drop"])
+
+    # Both connections asked for the same room, and the token travelled in neither URL.
+    assert [room_of(url) for url in websocket_urls(p1)] == [room, room]
+    for url in websocket_urls(p1):
+        assert id_token not in url
+        assert_no_token_in(url)
+
+
+def is_password_sign_in(response: Response) -> bool:
+    return is_cognito_call(response.request, "USER_PASSWORD_AUTH")
+
+
+def is_cognito_call(request: Request, auth_flow: str) -> bool:
+    return (
+        request.method == "POST"
+        and request.headers.get("x-amz-target") == "AWSCognitoIdentityProviderService.InitiateAuth"
+        and auth_flow in (request.post_data or "")
+    )
 
 
 def test_phone_width_has_no_horizontal_scroll_and_keyboard_reaches_the_message_box(
@@ -286,17 +297,18 @@ def test_rooms_switch_by_name_and_follow_the_url(
 
 
 def test_older_history_loads_when_scrolling_up(
-    new_page: NewPage, app_url: str, make_user: MakeUser, backend: FakeBackend
+    new_page: NewPage, app_url: str, make_user: MakeUser, backend: LocalBackend
 ) -> None:
     room = unique_room("paging")
     user = make_user("Paige")
     backend.seed_messages(
-        room, [f"message {i:03d}" for i in range(1, 131)], user_id="seed", display_name="Seeder"
+        room, [f"message {i:03d}" for i in range(1, 131)], user_id="seed", name="Seeder"
     )
     page = new_page()
     sign_in(page, app_url, user, room)
     expect(messages(page)).to_have_count(50)
     expect(messages(page).last.locator(".msg-text")).to_have_text("message 130")
+    expect(messages(page).last.locator(".msg-author")).to_have_text("Seeder")
 
     scroller = page.locator("#messages")
     for expected in (100, 130):
@@ -309,7 +321,7 @@ def test_older_history_loads_when_scrolling_up(
 
 
 def test_length_counter_counts_utf8_bytes_and_blocks_long_messages(
-    new_page: NewPage, app_url: str, make_user: MakeUser, backend: FakeBackend
+    new_page: NewPage, app_url: str, make_user: MakeUser, backend: LocalBackend
 ) -> None:
     room = unique_room("len")
     user = make_user("Lena")
@@ -330,7 +342,11 @@ def test_length_counter_counts_utf8_bytes_and_blocks_long_messages(
     message_box(page).press("Enter")
     expect(page.locator("#chat-notice")).to_contain_text(f"the limit is {limit}")
     expect(message_box(page)).to_have_value(too_long)  # kept, not sent
-    assert backend.room_messages(room) == []
+
+    # Only what was sent is stored: the round trip of a short message comes after the refusal.
+    send(page, "short")
+    expect(message_with_text(page, "short")).to_be_visible()
+    assert backend.room_messages(room) == ["short"]
 
 
 def test_sign_out_forgets_the_session(new_page: NewPage, app_url: str, make_user: MakeUser) -> None:
@@ -364,15 +380,10 @@ def test_tokens_are_refreshed_before_they_expire(
     page.clock.install()
     sign_in(page, app_url, user, unique_room("refresh"))
 
-    def is_refresh(request) -> bool:
-        return (
-            request.method == "POST"
-            and request.headers.get("x-amz-target")
-            == "AWSCognitoIdentityProviderService.InitiateAuth"
-            and "REFRESH_TOKEN_AUTH" in (request.post_data or "")
-        )
+    def is_refresh(request: Request) -> bool:
+        return is_cognito_call(request, "REFRESH_TOKEN_AUTH")
 
     with page.expect_request(is_refresh, timeout=10_000):
-        # moto's ID tokens last an hour; the refresh is due 5 minutes before `exp`.
+        # The app client's ID tokens last an hour; the refresh is due 5 minutes before `exp`.
         page.clock.fast_forward("56:00")
     expect_connected(page)
