@@ -62,8 +62,11 @@ def app_url(backend: ChatBackend) -> str:
     return backend.page_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test module. Not for the session: while a sync Playwright runs, its
+    event loop counts as running in this thread, and any other `sync_playwright()` in the same
+    pytest run (tests/local/test_local_browser.py) would refuse to start."""
     if not Path(CHROMIUM).exists():
         missing = f"{CHROMIUM} not found: apt-get install -y chromium"
         if os.environ.get("CHATDEPLOY_REQUIRE_BROWSER"):

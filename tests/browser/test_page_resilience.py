@@ -17,8 +17,8 @@ from browser_helpers import (
     unique_room,
     wait_until,
 )
-from conftest import ROOT
 from fake_backend import FakeBackend
+from local_backend import ROOT
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
