@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -150,13 +152,25 @@ def parse_config(text: str, source: str = "config") -> Config:
 
 def _first_problem(error: ValidationError) -> str:
     problem = error.errors()[0]
-    path = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-    message = problem["msg"]
+    path = ".".join(_printable_key(part) for part in problem["loc"]) or "(top level)"
+    message = " ".join(problem["msg"].split())
     if problem["type"] == "extra_forbidden":
         message = "unknown setting"
     return f"{path}: {message}" + (
         f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     )
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _printable_key(part: object) -> str:
+    """A key as the user typed it, quoted and shortened when it is not a plain word."""
+    text = str(part)
+    if _PLAIN_KEY.fullmatch(text):
+        return text
+    quoted = json.dumps(text)
+    return quoted if len(quoted) <= 40 else quoted[:37] + '..."'
 
 
 def _hint(error: ValidationError) -> str:

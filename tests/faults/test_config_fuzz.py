@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 from pydantic import BaseModel
@@ -76,6 +76,8 @@ def aws() -> Iterator[None]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(document=config_documents())
+@example(document={"\n": 0})
+@example(document={"lambda": {"tab\there": 1, "x" * 200: 2}})
 def test_any_config_is_refused_clearly_or_planned(
     document: Any,
     aws: None,
