@@ -373,7 +373,7 @@ def test_sign_out_forgets_the_session(new_page: NewPage, app_url: str, make_user
 
 
 def test_tokens_are_refreshed_before_they_expire(
-    new_page: NewPage, app_url: str, make_user: MakeUser
+    new_page: NewPage, app_url: str, make_user: MakeUser, backend: LocalBackend
 ) -> None:
     user = make_user("Frida")
     page = new_page()
@@ -387,3 +387,13 @@ def test_tokens_are_refreshed_before_they_expire(
         # The app client's ID tokens last an hour; the refresh is due 5 minutes before `exp`.
         page.clock.fast_forward("56:00")
     expect_connected(page)
+
+    # The next connection uses the refreshed token: the authorizer accepts it, and the name in
+    # it is still the user's display name.
+    with page.expect_websocket():
+        backend.drop_connections(user["email"])
+    expect_connected(page)
+    send(page, "after the refresh")
+    expect(message_with_text(page, "after the refresh").locator(".msg-author")).to_have_text(
+        "Frida"
+    )
