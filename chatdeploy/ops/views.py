@@ -44,7 +44,8 @@ def users_table(users: list[User], pool_id: str) -> Group:
 def smoke_report(result: SmokeResult, user: str) -> Text:
     return Text.assemble(
         ("✓ ", "green"),
-        f"both clients received the message in #{result.room} as {user}\n",
+        f"both clients received the message in #{result.room}\n",
+        f"  user           {user}\n",
         f"  connect        {result.connect_ms:7.1f} ms "
         f"(second client {result.second_connect_ms:.1f} ms)\n",
         f"  round trip     {result.round_trip_ms:7.1f} ms (send → the sender's copy)\n",

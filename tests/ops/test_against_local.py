@@ -109,7 +109,8 @@ def test_smoke_test_against_local_mode(local: Cli) -> None:
     result = local("test-ws")
 
     assert result.code == 0, result.err
-    assert f"both clients received the message in #general as {TEST_USER}" in result.out
+    assert "both clients received the message in #general" in result.out
+    assert f"user           {TEST_USER}" in result.out
     round_trip = re.search(r"round trip\s+([\d.]+) ms", result.out)
     assert round_trip and float(round_trip.group(1)) > 0
 
@@ -122,7 +123,7 @@ def test_named_user_smoke_test_against_local_mode(local: Cli) -> None:
     )
 
     assert result.code == 0, result.err
-    assert "in #nia as nia@example.com" in result.out
+    assert "in #nia\n" in result.out and "user           nia@example.com" in result.out
 
 
 def test_small_load_run_against_local_mode(local: Cli) -> None:

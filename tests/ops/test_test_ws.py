@@ -58,7 +58,8 @@ def test_smoke_passes_and_sends_the_guides_frame(
     result = cli("test-ws", "--state-dir", str(deployed), "--url", gateway.url)
 
     assert result.code == 0, result.err
-    assert f"both clients received the message in #general as {TEST_USER}" in result.out
+    assert "both clients received the message in #general" in result.out
+    assert f"user           {TEST_USER}" in result.out
     assert "round trip" in result.out and "delivery" in result.out
     assert gateway.frames == [GUIDE_FRAME]
     assert len(gateway.handshakes) == 2
