@@ -21,7 +21,6 @@ def _get_history(call: FrameCall, log: EventLog) -> None:
     room_id = validation.room_id(call.frame.get("roomId"))
     limit = validation.history_limit(call.frame)
     before = validation.history_before(call.frame)
-    messages, more = store.recent_messages(room_id, limit, before)
-    frame = history_frame(room_id, messages, more)
+    frame = history_frame(room_id, store.recent_messages(room_id, limit, before), limit)
     log.add(roomId=room_id, messages=len(frame["messages"]), more=frame["more"])
     log.add(reply=call.reply(frame))

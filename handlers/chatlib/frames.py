@@ -56,19 +56,43 @@ def typing_frame(room_id: str, who: Identity) -> Frame:
     }
 
 
-def history_frame(room_id: str, newest_first: Sequence[Mapping[str, Any]], more: bool) -> Frame:
-    """As many of the messages as fit in one frame; `more` turns true if any had to wait."""
-    frame: Frame = {"type": "history", "roomId": room_id, "messages": [], "more": True}
-    budget = MAX_FRAME_BYTES - len(encode(frame))
-    for message in newest_first:
-        shown = public_message(message)
-        cost = len(encode(shown)) + 1  # the comma between list entries
-        if cost > budget:
-            return frame
-        frame["messages"].append(shown)
-        budget -= cost
-    frame["more"] = more
-    return frame
+def history_frame(room_id: str, newest_first: Sequence[Mapping[str, Any]], limit: int) -> Frame:
+    """Up to `limit` of the messages, as many as fit in one frame, and `more` if any are left.
+
+    The page never ends inside a millisecond: the client asks for the next page with
+    `before` = the oldest timestamp it has, so messages sharing that timestamp but left off
+    this page would never be shown. Only a page whose every message shares one millisecond is
+    cut there, since leaving all of them off would make no progress at all."""
+    shown = [public_message(message) for message in newest_first]
+    fits = min(limit, _how_many_fit(room_id, shown))
+    if fits < len(shown):
+        fits = _whole_milliseconds(shown, fits)
+    return {
+        "type": "history",
+        "roomId": room_id,
+        "messages": shown[:fits],
+        "more": fits < len(shown),
+    }
+
+
+def _how_many_fit(room_id: str, messages: Sequence[Frame]) -> int:
+    budget = MAX_FRAME_BYTES - len(
+        encode({"type": "history", "roomId": room_id, "messages": [], "more": True})
+    )
+    for count, message in enumerate(messages):
+        budget -= len(encode(message)) + 1  # the comma between list entries
+        if budget < 0:
+            return count
+    return len(messages)
+
+
+def _whole_milliseconds(newest_first: Sequence[Frame], count: int) -> int:
+    """`count`, lowered so that the first `count` messages end at a change of timestamp."""
+    boundary = newest_first[count]["timestamp"]
+    whole = count
+    while whole > 0 and newest_first[whole - 1]["timestamp"] == boundary:
+        whole -= 1
+    return whole or count
 
 
 def _echoed(action: object) -> str | None:

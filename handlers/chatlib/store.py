@@ -122,9 +122,9 @@ def put_message(message: Mapping[str, str | int]) -> None:
     aws.dynamodb().put_item(TableName=settings.messages_table, Item=_typed(message))
 
 
-def recent_messages(room_id: str, limit: int, before_ms: int | None) -> tuple[list[Item], bool]:
-    """Up to `limit` messages of the room, newest first, older than `before_ms` if given;
-    and whether older ones remain."""
+def recent_messages(room_id: str, limit: int, before_ms: int | None) -> list[Item]:
+    """Up to `limit + 1` messages of the room, newest first, older than `before_ms` if given:
+    one more than a page, which tells whether older ones remain."""
     settings = load_settings()
     condition = "#room = :room"
     names = {"#room": "roomId"}
@@ -140,11 +140,10 @@ def recent_messages(room_id: str, limit: int, before_ms: int | None) -> tuple[li
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
         ScanIndexForward=False,
-        Limit=limit + 1,  # one more than asked tells whether there are more
+        Limit=limit + 1,
         wanted=limit + 1,
     )
-    messages = [_plain(row) for row in rows]
-    return messages[:limit], len(messages) > limit
+    return [_plain(row) for row in rows]
 
 
 def _query(*, wanted: int | None = None, **parameters: Any) -> list[Item]:

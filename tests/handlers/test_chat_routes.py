@@ -482,6 +482,47 @@ def test_history_pages_newest_first_with_before_and_more(
     assert last["more"] is False
 
 
+def all_pages(posts: ManagementRecorder, limit: int) -> list[list[str]]:
+    """Every page a client gets by asking again with `before` = the oldest timestamp it has."""
+    pages: list[list[str]] = []
+    body: dict[str, Any] = {"roomId": "general", "limit": limit}
+    while True:
+        frame = history(body, posts)
+        pages.append([m["messageId"] for m in frame["messages"]])
+        if not frame["more"]:
+            return pages
+        body["before"] = frame["messages"][-1]["timestamp"]
+
+
+def test_history_paging_does_not_lose_messages_that_share_a_millisecond(
+    tables: Tables, posts: ManagementRecorder
+) -> None:
+    for message_id, timestamp in [("a", 1_000), ("b", 1_001), ("c1", 1_002), ("c2", 1_002)]:
+        tables.add_message(message_id, "general", timestamp)
+    tables.add_message("d", "general", 1_003)
+
+    pages = all_pages(posts, limit=2)
+
+    # A page of two would end between c1 and c2; it stops before the pair instead.
+    assert pages[0] == ["d"]
+    assert sorted(pages[1]) == ["c1", "c2"]
+    assert pages[2:] == [["b", "a"]]
+
+
+def test_history_paging_shows_every_message_however_they_are_spread(
+    tables: Tables, posts: ManagementRecorder
+) -> None:
+    timestamps = [1_000, 1_000, 1_001, 1_002, 1_002, 1_002, 1_003, 1_004, 1_004, 1_005]
+    for n, timestamp in enumerate(timestamps):
+        tables.add_message(f"m{n}", "general", timestamp)
+
+    for limit in (3, 4, 5, 7):  # a page of 1 or 2 cannot hold the three messages of 1,002
+        pages = all_pages(posts, limit=limit)
+        shown = sorted(m for page in pages for m in page)
+        assert shown == sorted(f"m{n}" for n in range(10)), (limit, pages)
+        assert all(0 < len(page) <= limit for page in pages), (limit, pages)
+
+
 def test_history_defaults_to_fifty_and_shows_message_fields_only(
     tables: Tables, posts: ManagementRecorder
 ) -> None:
