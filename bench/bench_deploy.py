@@ -5,7 +5,6 @@ latency model)."""
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -17,30 +16,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    AWS_EC2_METADATA_DISABLED="true",
-)
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-    os.environ.pop(_name, None)
+import offline  # noqa: F401  (fake credentials before any AWS client is made)
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+from rich.console import Console
+from rich.table import Table
 
-from botocore.awsrequest import AWSResponse  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from chatdeploy.aws import RetryPolicy  # noqa: E402
-from chatdeploy.bundled import handlers_dir  # noqa: E402
-from chatdeploy.config import Config  # noqa: E402
-from chatdeploy.engine import Report  # noqa: E402
-from chatdeploy.packaging import build, discover  # noqa: E402
-from chatdeploy.workspace import Options, Workspace  # noqa: E402
+from chatdeploy.aws import RetryPolicy
+from chatdeploy.bundled import handlers_dir
+from chatdeploy.config import Config
+from chatdeploy.engine import Report
+from chatdeploy.packaging import build, discover
+from chatdeploy.workspace import Options, Workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import moto_shims  # noqa: E402  (GetAuthorizers, which moto lacks)
+import moto_shims
 
 moto_shims.install()
 console = Console()

@@ -29,15 +29,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    AWS_EC2_METADATA_DISABLED="true",
-)
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MANAGEMENT_API_ENDPOINT"):
-    os.environ.pop(_name, None)
+import offline  # noqa: F401  (fake credentials before any AWS client is made)
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = ROOT / "handlers"

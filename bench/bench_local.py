@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import signal
 import statistics
@@ -31,18 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    AWS_EC2_METADATA_DISABLED="true",
-)
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MANAGEMENT_API_ENDPOINT"):
-    os.environ.pop(_name, None)
-
-import boto3  # noqa: E402
-from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
+import boto3
+import offline  # noqa: F401  (fake credentials before any AWS client is made)
+from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Bench-Password-9"
