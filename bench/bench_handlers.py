@@ -31,21 +31,14 @@ from typing import Any
 
 import offline  # noqa: F401  (fake credentials before any AWS client is made)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "handlers"))
+from chat_testkit import HANDLER_ENV, create_tables  # the handler tests' tables and settings
+
 ROOT = Path(__file__).resolve().parents[1]
 HANDLERS = ROOT / "handlers"
 ROOM_SIZE = 1000
 POST_LATENCY_S = 0.020
 GOAL_S = 1.5
-HANDLER_ENV = {
-    "CONNECTIONS_TABLE": "BenchConnections",
-    "MESSAGES_TABLE": "BenchMessages",
-    "USER_ID_INDEX": "UserIdIndex",
-    "ROOM_INDEX": "RoomIdIndex",
-    "HISTORY_INDEX": "RoomIdTimestampIndex",
-    "MAX_MESSAGE_BYTES": "4096",
-    "MESSAGE_RETENTION_DAYS": "0",
-    "CONNECTION_TTL_SECONDS": "7200",
-}
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -192,39 +185,6 @@ def wait_until_up(url: str) -> None:
     raise RuntimeError(f"moto server at {url} did not start")
 
 
-def create_tables(dynamodb: Any) -> None:
-    def index(name: str, *keys: tuple[str, str]) -> dict[str, Any]:
-        schema = [{"AttributeName": attr, "KeyType": kind} for attr, kind in keys]
-        return {"IndexName": name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
-
-    dynamodb.create_table(
-        TableName=HANDLER_ENV["CONNECTIONS_TABLE"],
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("connectionId", "userId", "roomId")
-        ],
-        KeySchema=[{"AttributeName": "connectionId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            index("UserIdIndex", ("userId", "HASH")),
-            index("RoomIdIndex", ("roomId", "HASH"), ("connectionId", "RANGE")),
-        ],
-    )
-    dynamodb.create_table(
-        TableName=HANDLER_ENV["MESSAGES_TABLE"],
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "messageId", "AttributeType": "S"},
-            {"AttributeName": "roomId", "AttributeType": "S"},
-            {"AttributeName": "timestamp", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "messageId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            index("RoomIdTimestampIndex", ("roomId", "HASH"), ("timestamp", "RANGE"))
-        ],
-    )
-
-
 def seed_connections(dynamodb: Any) -> None:
     """1,000 connections in `general` and 1,000 spread over other rooms."""
     rows = [(f"conn-{n:04}", "general") for n in range(ROOM_SIZE)]
@@ -282,7 +242,7 @@ def fan_out(runs: int) -> None:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_url
         os.environ["MANAGEMENT_API_ENDPOINT"] = endpoint
         dynamodb = boto3.client("dynamodb")
-        create_tables(dynamodb)
+        create_tables()
         seed_connections(dynamodb)
 
         sys.path.insert(0, str(HANDLERS))  # as Lambda sees them: top-level modules
