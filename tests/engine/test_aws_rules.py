@@ -22,6 +22,14 @@ from support import open_workspace
 
 API_ID = "a1b2c3"
 SOURCE_ARN = f"arn:aws:execute-api:us-east-1:123456789012:{API_ID}/*"
+# What AWS needs to let this API, and only this API, invoke the connect function.
+ADD_PERMISSION_REQUEST = {
+    "FunctionName": "ChatConnect",
+    "StatementId": "chatdeploy-apigateway",
+    "Action": "lambda:InvokeFunction",
+    "Principal": "apigateway.amazonaws.com",
+    "SourceArn": SOURCE_ARN,
+}
 
 
 class Stubbed:
@@ -115,13 +123,7 @@ def test_a_permission_for_a_replaced_api_is_removed_before_it_is_added(
     stubber.add_response(
         "add_permission",
         {"Statement": "{}"},
-        {
-            "FunctionName": "ChatConnect",
-            "StatementId": "chatdeploy-apigateway",
-            "Action": "lambda:InvokeFunction",
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": SOURCE_ARN,
-        },
+        ADD_PERMISSION_REQUEST,
     )
     assert converge(ctx, InvokePermission(ctx, "connect")) is Action.UPDATED
     stubber.assert_no_pending_responses()
@@ -138,13 +140,7 @@ def test_a_missing_permission_is_added_once_with_this_apis_source_arn(
     stubber.add_response(
         "add_permission",
         {"Statement": "{}"},
-        {
-            "FunctionName": "ChatConnect",
-            "StatementId": "chatdeploy-apigateway",
-            "Action": "lambda:InvokeFunction",
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": SOURCE_ARN,
-        },
+        ADD_PERMISSION_REQUEST,
     )
     stubber.add_response("get_policy", lambda_policy(SOURCE_ARN), {"FunctionName": "ChatConnect"})
     assert converge(ctx, InvokePermission(ctx, "connect")) is Action.CREATED
