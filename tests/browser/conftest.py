@@ -8,7 +8,6 @@ Cognito. A module may override `backend` with anything offering `page_url` and `
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,21 +20,12 @@ pytest.importorskip(
 )
 
 from browser_helpers import PASSWORD, assert_no_token_in, unique_email
+from chromium import launch, require_chromium
 from local_backend import LocalBackend, running_local_backend
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHATDEPLOY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 expect.set_options(timeout=10_000)
 
@@ -67,14 +57,9 @@ def browser() -> Iterator[Browser]:
     """Chromium for one test module. Not for the session: while a sync Playwright runs, its
     event loop counts as running in this thread, and any other `sync_playwright()` in the same
     pytest run (tests/local/test_local_browser.py) would refuse to start."""
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} not found: apt-get install -y chromium"
-        if os.environ.get("CHATDEPLOY_REQUIRE_BROWSER"):
-            pytest.fail(missing)  # CI installs it; a skip there would hide the browser tests
-        pytest.skip(missing)
+    require_chromium()
     with sync_playwright() as pw:
-        # launch() gives every run a fresh, temporary user-data dir of its own.
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = launch(pw)
         try:
             yield instance
         finally:

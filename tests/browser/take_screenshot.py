@@ -11,8 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+# Run as a script, it sees only its own folder; tests/ holds the shared Chromium launcher.
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
 from browser_helpers import PASSWORD, message_box, message_with_text, send, sign_in
-from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
+from chromium import launch
+from conftest import ROOT
 from local_backend import running_local_backend
 from playwright.sync_api import expect, sync_playwright
 
@@ -38,9 +42,7 @@ def main(output: Path) -> None:
         for user in users.values():
             backend.create_user(user["email"], user["password"], user["name"])
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
+            browser = launch(pw)
             pages = {}
             for key, size in (("ana", (1080, 640)), ("ben", (1080, 640)), ("chen", (800, 600))):
                 context = browser.new_context(

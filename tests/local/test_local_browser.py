@@ -3,27 +3,20 @@ page (Cognito in the emulator) and one's message reaches the other. Skipped with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from chromium import launch, require_chromium
 from local_testkit import PASSWORD, Chat, running_chat
 
 pytest.importorskip("playwright.sync_api")
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-CHROMIUM = os.environ.get("CHATDEPLOY_CHROMIUM", "/usr/bin/chromium")
-
 
 @pytest.fixture(scope="module")
 def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chat]:
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} not found: apt-get install -y chromium"
-        if os.environ.get("CHATDEPLOY_REQUIRE_BROWSER"):
-            pytest.fail(missing)  # CI installs it; a skip there would hide the browser test
-        pytest.skip(missing)
+    require_chromium()
     with running_chat(tmp_path_factory.mktemp("state")) as running:
         yield running
 
@@ -42,9 +35,7 @@ def test_two_people_chat_in_the_browser(chat: Chat) -> None:
     ana, ben = "ana-browser@example.com", "ben-browser@example.com"
     chat.token(ana), chat.token(ben)  # creates both users, as `chatdeploy users create` would
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch(driver)
         try:
             pages = [browser.new_context().new_page() for _ in range(2)]
             for page, email in zip(pages, (ana, ben), strict=True):
